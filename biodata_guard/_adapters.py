@@ -1,0 +1,184 @@
+"""AnnData / DataFrame / ndarray / sparse -> one read-only matrix view (never densified)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from biodata_guard.errors import InputError
+
+#: Default rows per chunk when streaming a matrix (bounded memory on backed / huge inputs).
+DEFAULT_CHUNK_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class MatrixView:
+    """A samples x features matrix with its ids, read lazily where possible.
+
+    ``X`` is a dense ``numpy.ndarray``, a ``scipy.sparse`` matrix/array (CSR preferred) or a
+    backed AnnData dataset (rows are read from disk chunk by chunk). Nothing here copies the
+    whole matrix; use :meth:`iter_chunks` to visit it.
+    """
+
+    X: Any
+    obs_names: pd.Index
+    var_names: pd.Index
+    name: str = "<matrix>"
+    backed: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.obs_names), len(self.var_names))
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.obs_names)
+
+    @property
+    def n_vars(self) -> int:
+        return len(self.var_names)
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.X) or _is_backed_sparse(self.X)
+
+    def iter_chunks(
+        self, chunk_size: int = DEFAULT_CHUNK_ROWS
+    ) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
+        """Yield ``(start, stop, block)`` row blocks; sparse blocks come as CSR, dense as ndarray."""
+        n = self.n_obs
+        for start in range(0, n, max(1, chunk_size)):
+            stop = min(n, start + chunk_size)
+            yield start, stop, self.rows(slice(start, stop))
+
+    def rows(self, index: slice | np.ndarray) -> np.ndarray | sp.csr_matrix:
+        """Read a subset of rows (a slice or sorted integer positions) into memory."""
+        block = self.X[index]
+        if sp.issparse(block):
+            return sp.csr_matrix(block)
+        return np.asarray(block)
+
+
+def _is_backed_sparse(X: Any) -> bool:
+    try:
+        from anndata.abc import CSCDataset, CSRDataset
+    except ImportError:  # pragma: no cover - older anndata
+        return False
+    return isinstance(X, (CSRDataset, CSCDataset))
+
+
+def _is_anndata(obj: Any) -> bool:
+    return type(obj).__name__ == "AnnData" and hasattr(obj, "obs_names")
+
+
+def as_matrix(data: Any, *, layer: str | None = None, name: str | None = None) -> MatrixView:
+    """Normalise any supported matrix-like input into a :class:`MatrixView`.
+
+    Parameters
+    ----------
+    data
+        ``AnnData`` (in memory or backed), ``pandas.DataFrame`` (rows = samples, numeric columns),
+        ``numpy.ndarray`` or ``scipy.sparse`` matrix (2-D), or an existing ``MatrixView``.
+    layer
+        For AnnData: ``None`` for ``.X``, ``"raw"`` for ``.raw.X``, otherwise a key of ``.layers``.
+    name
+        Name used in messages (defaults to the kind of object).
+
+    Raises
+    ------
+    InputError
+        If the object is not 2-D, not numeric, or the layer does not exist.
+    """
+    if isinstance(data, MatrixView):
+        return data
+    if _is_anndata(data):
+        label = name or "<AnnData>"
+        backed = bool(getattr(data, "isbacked", False))
+        if layer is None:
+            X = data.X
+            var_names = data.var_names
+        elif layer == "raw":
+            if data.raw is None:
+                raise InputError(f"{label}: has no .raw", path=label, hint="Omit layer='raw'.")
+            X = data.raw.X
+            var_names = data.raw.var_names
+        else:
+            if layer not in data.layers:
+                raise InputError(
+                    f"{label}: layer '{layer}' does not exist; layers are {sorted(data.layers)}",
+                    path=label,
+                    hint="Pass one of the listed layer names.",
+                )
+            X = data.layers[layer]
+            var_names = data.var_names
+        if X is None:
+            raise InputError(f"{label}: .X is empty (None)", path=label, hint="Pass a layer=.")
+        return MatrixView(
+            X=X,
+            obs_names=pd.Index(data.obs_names.astype(str)),
+            var_names=pd.Index(pd.Index(var_names).astype(str)),
+            name=label + ("" if layer is None else f"[{layer}]"),
+            backed=backed,
+        )
+    if isinstance(data, pd.DataFrame):
+        label = name or "<DataFrame>"
+        non_numeric = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])]
+        if non_numeric:
+            raise InputError(
+                f"{label}: feature columns must be numeric; got non-numeric columns "
+                f"{non_numeric[:5]}",
+                path=label,
+                column=str(non_numeric[0]),
+                hint="Move metadata columns to a separate table or drop them before the check.",
+            )
+        return MatrixView(
+            X=data.to_numpy(dtype=np.float64, copy=False),
+            obs_names=pd.Index(data.index.astype(str)),
+            var_names=pd.Index(data.columns.astype(str)),
+            name=label,
+        )
+    if sp.issparse(data):
+        X = data if data.format == "csr" else sp.csr_matrix(data)
+        return _anonymous(X, name or "<sparse>")
+    arr = np.asarray(data)
+    if arr.ndim != 2:
+        raise InputError(
+            f"{name or '<array>'}: a feature matrix must be 2-D; got shape {arr.shape} instead",
+            path=name,
+            hint="Reshape to (n_samples, n_features).",
+        )
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+        raise InputError(
+            f"{name or '<array>'}: a feature matrix must be numeric; got dtype {arr.dtype}",
+            path=name,
+            hint="Convert with np.asarray(X, dtype=float) after removing text cells.",
+        )
+    return _anonymous(arr, name or "<array>")
+
+
+def _anonymous(X: Any, name: str) -> MatrixView:
+    n, m = X.shape
+    return MatrixView(
+        X=X,
+        obs_names=pd.Index([str(i) for i in range(n)]),
+        var_names=pd.Index([f"f{j}" for j in range(m)]),
+        name=name,
+    )
+
+
+def anndata_matrices(adata: Any, *, name: str = "<AnnData>") -> list[MatrixView]:
+    """Every matrix an AnnData carries: ``X``, ``raw.X`` and each layer (skipping anndata's
+    ``None`` key that stands for ``X``)."""
+    views = [as_matrix(adata, name=name)] if adata.X is not None else []
+    if adata.raw is not None:
+        views.append(as_matrix(adata, layer="raw", name=name))
+    for key in adata.layers:
+        if key is None:
+            continue
+        views.append(as_matrix(adata, layer=key, name=name))
+    return views

@@ -50,7 +50,7 @@ class MatrixView:
     def iter_chunks(
         self, chunk_size: int = DEFAULT_CHUNK_ROWS
     ) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
-        """Yield ``(start, stop, block)`` row blocks; sparse blocks come as CSR, dense as ndarray."""
+        """Yield ``(start, stop, block)`` row blocks: CSR when sparse, ndarray when dense."""
         n = self.n_obs
         for start in range(0, n, max(1, chunk_size)):
             stop = min(n, start + chunk_size)

@@ -48,6 +48,8 @@ class AuditContext:
     aligned: bool = False
     coords: list[CoordInput] = field(default_factory=list)
     gene_lengths: pd.Series | None = None
+    #: The label / metadata tables as read: role ("labels", "metadata") -> (frame, name, id column).
+    tables: dict[str, tuple[pd.DataFrame, str, str]] = field(default_factory=dict)
     #: Plot data for the report, per check group (e.g. ``artifacts["balance"] = {...}``).
     artifacts: dict[str, Any] = field(default_factory=dict)
 

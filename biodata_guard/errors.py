@@ -44,7 +44,8 @@ class InputError(GuardError):
     """An input cannot be read or is not valid (missing, empty, corrupt, wrong shape ...).
 
     ``path`` names the file (or ``"<DataFrame>"`` for an in-memory object) and ``column`` the column
-    at fault, when there is one.
+    at fault, when there is one. ``check`` is the finding id the CLI reports it under:
+    ``"input.unreadable"`` (cannot be read at all) or ``"input.invalid"`` (read, but not valid).
     """
 
     def __init__(
@@ -54,10 +55,12 @@ class InputError(GuardError):
         path: str | None = None,
         column: str | None = None,
         hint: str = "",
+        check: str = "input.invalid",
     ) -> None:
         super().__init__(message, hint=hint)
         self.path = path
         self.column = column
+        self.check = check
 
 
 class ConfigError(GuardError):

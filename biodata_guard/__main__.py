@@ -1,0 +1,7 @@
+"""``python -m biodata_guard``."""
+
+import sys
+
+from biodata_guard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,395 @@
+"""The orchestrator: config -> inputs -> checks -> Report."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from biodata_guard import alignment
+from biodata_guard._context import AuditContext, CoordInput, FeatureInput
+from biodata_guard.config import AuditConfig, load_config
+from biodata_guard.errors import ConfigError, InputError
+from biodata_guard.findings import Finding, Report
+from biodata_guard.io import file_sha256, read_features, read_table
+
+__all__ = ["CHECK_GROUPS", "audit"]
+
+#: Check groups in the order they run, each with the function that runs it on an AuditContext.
+CHECK_GROUPS: dict[str, str] = {
+    "alignment": "biodata_guard.audit:_audit_alignment",
+    "leakage": "biodata_guard.leakage:audit_leakage",
+    "build": "biodata_guard.genome_build:audit_build",
+    "units": "biodata_guard.units:audit_units",
+    "balance": "biodata_guard.balance:audit_balance",
+    "replicates": "biodata_guard.replicates:audit_replicates",
+    "sex": "biodata_guard._sex:audit_sex",
+    "probe": "biodata_guard.probe:audit_probe",
+}
+
+_COLUMN_ATTRS = (
+    "label_col",
+    "split_col",
+    "batch_col",
+    "replicate_col",
+    "sex_col",
+)
+
+
+def audit(
+    config: AuditConfig | str | Path | None = None,
+    *,
+    features: Any = None,
+    labels: Any = None,
+    metadata: Any = None,
+    coords: Any = None,
+    only: Iterable[str] | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> Report:
+    """Audit a dataset and return a :class:`~biodata_guard.findings.Report`.
+
+    Parameters
+    ----------
+    config
+        An :class:`~biodata_guard.config.AuditConfig`, the path of a YAML config, or None.
+    features
+        Feature matrix/matrices: path(s) (CSV/TSV/Parquet/h5ad), ``AnnData``, ``DataFrame``
+        (rows = samples), ``ndarray`` or ``scipy.sparse``; a list for several.
+    labels, metadata
+        Paths or DataFrames with a sample-id column (``id_col``) plus label / metadata columns.
+        For an AnnData without them, ``.obs`` is the metadata.
+    coords
+        Coordinate-bearing file path(s) (VCF, BED, GTF, genotype text, chrom/pos tables).
+    only
+        Restrict to these check groups (see :data:`CHECK_GROUPS`), e.g. ``{"build"}``.
+    progress
+        Print progress lines to stderr.
+    **options
+        Any :class:`AuditConfig` field, e.g. ``label_col="diagnosis"``, ``group_cols=["patient"]``.
+
+    Raises
+    ------
+    InputError
+        An input cannot be read or is invalid (missing column, duplicate columns ...).
+    ConfigError
+        The config is invalid.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> meta = pd.DataFrame({"sample_id": ["a", "b", "c", "d"], "label": ["x", "x", "x", "y"],
+    ...                      "split": ["train", "train", "test", "test"]})
+    >>> report = audit(metadata=meta, label_col="label", split_col="split", only={"balance"})
+    >>> [f.check for f in report.findings if f.severity == "error"]
+    ['balance.unseen_class']
+    """
+    started = time.perf_counter()
+    cfg = _make_config(
+        config, features=features, labels=labels, metadata=metadata, coords=coords, options=options
+    )
+    say = _progress_printer(progress)
+    groups = list(CHECK_GROUPS) if only is None else [g for g in CHECK_GROUPS if g in set(only)]
+    unknown = set(only or ()) - set(CHECK_GROUPS)
+    if unknown:
+        raise ConfigError(
+            f"unknown check group(s) {sorted(unknown)}; choose from {', '.join(CHECK_GROUPS)}",
+            hint=_suggest(sorted(unknown)[0], CHECK_GROUPS),
+        )
+    ctx, inputs = _read_inputs(cfg, features=features, labels=labels, metadata=metadata, say=say)
+    findings: list[Finding] = []
+    for group in groups:
+        fn = _load(CHECK_GROUPS[group])
+        say(f"running {group} checks")
+        findings.extend(fn(ctx))
+    return Report(
+        findings=findings,
+        inputs=inputs,
+        config=cfg.to_dict(),
+        fail_on=cfg.fail_on,
+        seed=cfg.seed,
+        elapsed_seconds=time.perf_counter() - started,
+        artifacts=ctx.artifacts,
+    )
+
+
+def _load(target: str) -> Callable[[AuditContext], list[Finding]]:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _progress_printer(enabled: bool) -> Callable[[str], None]:
+    if not enabled:
+        return lambda message: None
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    return lambda message: console.print(f"[dim]biodata_guard:[/dim] {message}")
+
+
+def _make_config(
+    config: AuditConfig | str | Path | None,
+    *,
+    features: Any,
+    labels: Any,
+    metadata: Any,
+    coords: Any,
+    options: dict[str, Any],
+) -> AuditConfig:
+    # In-memory objects are passed separately; only paths go into the config.
+    def paths(value: Any) -> list[str]:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return [os.fspath(v) for v in items if isinstance(v, (str, os.PathLike))]
+
+    overrides = dict(options)
+    if features is not None and paths(features):
+        overrides["features"] = paths(features)
+    for key, value in (("labels", labels), ("metadata", metadata)):
+        if isinstance(value, (str, os.PathLike)):
+            overrides[key] = os.fspath(value)
+    if coords is not None:
+        overrides["coords"] = paths(coords)
+    if isinstance(config, AuditConfig):
+        return config.replace(**overrides) if overrides else config
+    if config is not None:
+        return load_config(config, **overrides)
+    try:
+        return AuditConfig(**overrides)
+    except TypeError as exc:
+        bad = str(exc).split("'")[1] if "'" in str(exc) else str(exc)
+        raise ConfigError(
+            f"unknown audit option '{bad}'",
+            key=bad,
+            hint=_suggest(bad, AuditConfig.__dataclass_fields__),
+        ) from None
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f"Did you mean '{close[0]}'?" if close else ""
+
+
+def _input_record(name: str, path: str | None, kind: str, shape: tuple[int, ...]) -> dict:
+    record: dict[str, Any] = {"name": name, "kind": kind, "shape": list(shape)}
+    if path is not None:
+        record["path"] = path
+        record["sha256"] = file_sha256(path)
+    return record
+
+
+def _id_column(df: pd.DataFrame, cfg: AuditConfig, name: str) -> str:
+    if cfg.id_col is not None:
+        if cfg.id_col not in df.columns:
+            raise _missing_column(cfg.id_col, df, name, "--id-col")
+        return cfg.id_col
+    for candidate in ("sample_id", "sample", "id", "obs_names", "cell_id", "barcode"):
+        if candidate in df.columns:
+            return candidate
+    return str(df.columns[0])
+
+
+def _missing_column(col: str, df: pd.DataFrame, name: str, flag: str) -> InputError:
+    close = difflib.get_close_matches(col, [str(c) for c in df.columns], n=1, cutoff=0.5)
+    hint = f"Did you mean '{close[0]}'? " if close else ""
+    return InputError(
+        f"{name}: column '{col}' not found; columns are "
+        f"{', '.join(map(str, list(df.columns)[:12]))}" + (" …" if df.shape[1] > 12 else ""),
+        path=name,
+        column=col,
+        hint=f"{hint}Pass the right name with {flag}.",
+    )
+
+
+def _as_table(value: Any, name: str) -> tuple[pd.DataFrame, str, str | None]:
+    if isinstance(value, (str, os.PathLike)):
+        p = Path(value)
+        return read_table(p, name=p.name), p.name, str(p)
+    if isinstance(value, pd.Series):
+        return value.rename_axis("sample_id").reset_index(), name, None
+    if isinstance(value, pd.DataFrame):
+        df = value if isinstance(value.index, pd.RangeIndex) else value.reset_index()
+        return df, name, None
+    raise InputError(
+        f"{name}: expected a file path or a pandas DataFrame; got {type(value).__name__}",
+        path=name,
+        hint="Pass a path to a CSV/TSV/Parquet table or a DataFrame.",
+    )
+
+
+def _read_inputs(
+    cfg: AuditConfig,
+    *,
+    features: Any,
+    labels: Any,
+    metadata: Any,
+    say: Callable[[str], None],
+) -> tuple[AuditContext, list[dict]]:
+    inputs: list[dict] = []
+    tables: dict[str, tuple[pd.DataFrame, str, str]] = {}  # role -> (frame, name, id column)
+    for role, value in (("metadata", metadata or cfg.metadata), ("labels", labels or cfg.labels)):
+        if value is None:
+            continue
+        say(f"reading {role} {value if isinstance(value, (str, os.PathLike)) else ''}")
+        df, name, path = _as_table(value, f"<{role}>")
+        id_col = _id_column(df, cfg, name)
+        df = df.copy()
+        df[id_col] = df[id_col].astype(str).str.strip()
+        tables[role] = (df, name, id_col)
+        inputs.append(_input_record(name, path, role, df.shape))
+
+    sample_ids = None
+    for role in ("labels", "metadata"):
+        if role in tables:
+            df, _, id_col = tables[role]
+            sample_ids = pd.Index(df[id_col])
+            break
+
+    feature_sources: list[Any] = []
+    if features is not None and not isinstance(features, (str, os.PathLike)):
+        items = features if isinstance(features, (list, tuple)) else [features]
+        feature_sources = [f for f in items if not isinstance(f, (str, os.PathLike))]
+    feature_sources = list(cfg.features) + feature_sources
+    feats: list[FeatureInput] = []
+    for i, src in enumerate(feature_sources):
+        say(f"reading features {src if isinstance(src, (str, os.PathLike)) else ''}")
+        default = None if isinstance(src, (str, os.PathLike)) else f"<features {i + 1}>"
+        fi = read_features(
+            src,
+            name=default,
+            orientation=cfg.orientation,
+            sample_ids=sample_ids,
+            layer=cfg.layer,
+        )
+        feats.append(fi)
+        kind = "h5ad" if fi.adata is not None else "matrix"
+        inputs.append(_input_record(fi.name, fi.path, kind, fi.view.shape))
+
+    coords: list[CoordInput] = []
+    if cfg.coords:
+        from biodata_guard._coords_io import read_coordinates
+
+        for path in cfg.coords:
+            say(f"reading coordinates {path}")
+            ci = read_coordinates(path)
+            coords.append(ci)
+            inputs.append(_input_record(ci.name, path, ci.kind, ci.frame.shape))
+
+    gene_lengths = None
+    if cfg.gene_lengths:
+        from biodata_guard.units import read_gene_lengths
+
+        gene_lengths = read_gene_lengths(cfg.gene_lengths)
+        inputs.append(
+            _input_record(
+                Path(cfg.gene_lengths).name, cfg.gene_lengths, "gene_lengths", (len(gene_lengths),)
+            )
+        )
+
+    ctx = AuditContext(
+        config=cfg, features=feats, coords=coords, gene_lengths=gene_lengths, tables=tables
+    )
+    _build_samples(ctx, tables)
+    return ctx, inputs
+
+
+def _build_samples(ctx: AuditContext, tables: dict[str, tuple[pd.DataFrame, str, str]]) -> None:
+    """Join metadata and labels by id; align to the first feature matrix's rows."""
+    cfg = ctx.config
+    frame: pd.DataFrame | None = None
+    names = []
+    for role in ("metadata", "labels"):
+        if role not in tables:
+            continue
+        df, name, id_col = tables[role]
+        names.append(name)
+        part = df.drop_duplicates(id_col, keep="first").set_index(id_col)
+        part.index.name = "sample_id"
+        if frame is None:
+            frame = part
+        else:
+            new_cols = [c for c in part.columns if c not in frame.columns or c == cfg.label_col]
+            frame = frame.drop(columns=[c for c in new_cols if c in frame.columns])
+            frame = frame.join(part[new_cols], how="outer")
+    if frame is None and ctx.features and ctx.features[0].adata is not None:
+        frame = ctx.features[0].adata.obs.copy()
+        frame.index = pd.Index(frame.index.astype(str), name="sample_id")
+        names.append(f"{ctx.features[0].name} (.obs)")
+    if frame is None:
+        return
+    ctx.samples_name = " + ".join(names)
+    for attr in _COLUMN_ATTRS:
+        col = getattr(cfg, attr)
+        if col is not None and col not in frame.columns:
+            raise _missing_column(col, frame, ctx.samples_name, "--" + attr.replace("_", "-"))
+    for col in [*cfg.group_cols, *cfg.metadata_cols]:
+        if col not in frame.columns:
+            raise _missing_column(col, frame, ctx.samples_name, "--group-col / --metadata-cols")
+    if ctx.features:
+        obs = ctx.features[0].view.obs_names
+        if len(obs.intersection(frame.index)) > 0:
+            frame = frame.reindex(obs)
+            ctx.aligned = True
+    ctx.samples = frame
+
+
+def _audit_alignment(ctx: AuditContext) -> list[Finding]:
+    """Alignment between the feature matrices, the labels and the metadata."""
+    tables = ctx.tables
+    cfg = ctx.config
+    out: list[Finding] = []
+    key = cfg.id_col or next((t[2] for t in tables.values()), "sample_id")
+    if ctx.features:
+        for fi in ctx.features:
+            for role in ("labels", "metadata"):
+                if role in tables:
+                    df, name, id_col = tables[role]
+                    out += alignment.check_alignment(
+                        fi.view.obs_names,
+                        df[id_col],
+                        left_name=fi.name,
+                        right_name=name,
+                        key=id_col,
+                    )
+        for other in ctx.features[1:]:
+            first = ctx.features[0]
+            out += [
+                f
+                for f in alignment.check_alignment(
+                    first.view.obs_names,
+                    other.view.obs_names,
+                    left_name=first.name,
+                    right_name=other.name,
+                    key=key,
+                )
+                if f.check != alignment.KEY_DUPLICATES
+            ]
+    elif "labels" in tables and "metadata" in tables:
+        mdf, mname, mid = tables["metadata"]
+        ldf, lname, lid = tables["labels"]
+        out += alignment.check_alignment(
+            mdf[mid], ldf[lid], left_name=mname, right_name=lname, key=mid
+        )
+    if cfg.label_col is not None:
+        source = next(
+            (
+                r
+                for r in ("labels", "metadata")
+                if r in tables and cfg.label_col in tables[r][0].columns
+            ),
+            None,
+        )
+        if source is not None:
+            df, name, id_col = tables[source]
+            y = pd.Series(df[cfg.label_col].to_numpy(), index=df[id_col], name=cfg.label_col)
+            out += alignment.check_missing_labels(y, name=name, label_col=cfg.label_col)
+        elif ctx.samples is not None and cfg.label_col in ctx.samples.columns:
+            out += alignment.check_missing_labels(
+                ctx.samples[cfg.label_col], name=ctx.samples_name, label_col=cfg.label_col
+            )
+    return out

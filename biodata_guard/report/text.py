@@ -1,0 +1,62 @@
+"""Terminal rendering with rich: a table per check group, coloured by severity."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from biodata_guard.findings import Report, Severity
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _build(report: Report, console: Console) -> None:
+    counts = report.counts()
+    verdict = "[bold green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
+    console.print(
+        f"biodata_guard {report.version}: {verdict} "
+        f"({counts['error']} error, {counts['warning']} warning, {counts['info']} info; "
+        f"gate fails on {report.fail_on})"
+    )
+    for item in report.inputs:
+        shape = " x ".join(str(s) for s in item.get("shape", []))
+        console.print(f"  [dim]input[/] {item.get('name')} ({item.get('kind')}, {shape})")
+    groups: dict[str, list] = {}
+    for f in report.findings:
+        groups.setdefault(f.group, []).append(f)
+    for group in sorted(groups, key=lambda g: min(-f.severity.rank for f in groups[g])):
+        table = Table(title=group, title_justify="left", show_lines=True, expand=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("check", no_wrap=True)
+        table.add_column("finding", ratio=1)
+        for f in groups[group]:
+            body = Text(f.message)
+            if f.hint and f.severity != Severity.INFO:
+                body.append("\nfix: ", style="bold")
+                body.append(f.hint, style="dim")
+            table.add_row(Text(str(f.severity), style=_STYLE[f.severity]), f.check, body)
+        console.print(table)
+    if not report.findings:
+        console.print("[green]No findings.[/]")
+
+
+def render(report: Report, *, color: bool | None = None, width: int | None = None) -> str:
+    """Render to a string (``color=False`` for plain text files)."""
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        force_terminal=bool(color),
+        no_color=not color,
+        width=width or 120,
+        highlight=False,
+    )
+    _build(report, console)
+    return buf.getvalue()
+
+
+def print_report(report: Report) -> None:
+    """Print to stdout (colour when stdout is a terminal)."""
+    _build(report, Console(highlight=False))

@@ -24,13 +24,7 @@ __all__ = ["CHECK_GROUPS", "audit"]
 #: Check groups in the order they run, each with the function that runs it on an AuditContext.
 CHECK_GROUPS: dict[str, str] = {
     "alignment": "biodata_guard.audit:_audit_alignment",
-    "leakage": "biodata_guard.leakage:audit_leakage",
-    "build": "biodata_guard.genome_build:audit_build",
-    "units": "biodata_guard.units:audit_units",
     "balance": "biodata_guard.balance:audit_balance",
-    "replicates": "biodata_guard.replicates:audit_replicates",
-    "sex": "biodata_guard._sex:audit_sex",
-    "probe": "biodata_guard.probe:audit_probe",
 }
 
 _COLUMN_ATTRS = (

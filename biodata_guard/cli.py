@@ -183,9 +183,10 @@ def _fail(exc: Any, args: argparse.Namespace) -> int:
     from biodata_guard.findings import Finding, Report
 
     console = Console(stderr=True, highlight=False)
-    console.print(f"[bold red]biodata_guard: error:[/] {escape(exc.message)}")
+    # soft_wrap: one line per message, so pipeline logs can be grepped
+    console.print(f"[bold red]biodata_guard: error:[/] {escape(exc.message)}", soft_wrap=True)
     if exc.hint:
-        console.print(f"[bold]hint:[/] {escape(exc.hint)}")
+        console.print(f"[bold]hint:[/] {escape(exc.hint)}", soft_wrap=True)
     check = getattr(exc, "check", "input.invalid")
     finding = Finding(
         check,

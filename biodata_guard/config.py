@@ -280,10 +280,16 @@ class AuditConfig:
                 hint="e.g. --format json --out audit.json --format html --out audit.html",
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The config as it was used (for the report), in YAML section layout."""
+    def to_dict(self, *, include_output: bool = False) -> dict[str, Any]:
+        """The config as it was used (for the report), in YAML section layout.
+
+        The ``output`` section (where reports go) is left out unless asked for: it does not change
+        what is audited, and leaving it out keeps reports of the same audit identical.
+        """
         out: dict[str, dict[str, Any]] = {}
         for f in FIELDS:
+            if f.section == "output" and not include_output:
+                continue
             value = getattr(self, f.attr)
             if value in (None, []):
                 continue

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io as _io
 import os
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -294,7 +295,9 @@ def read_h5ad(path: str | Path, *, backed: bool | None = None, name: str | None 
     if backed is None:
         backed = p.stat().st_size > BACKED_THRESHOLD_BYTES
     try:
-        with _no_hdf5_locking():
+        with _no_hdf5_locking(), warnings.catch_warnings():
+            # anndata warns about non-unique obs_names; we raise a clear error for it below.
+            warnings.filterwarnings("ignore", message="Observation names are not unique")
             adata = ad.read_h5ad(p, backed="r" if backed else None)
     except Exception as exc:  # h5py/anndata raise OSError, KeyError, TypeError ... when corrupt
         raise InputError(

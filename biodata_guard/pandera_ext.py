@@ -119,9 +119,7 @@ def schema_findings(errors: Any, df: pd.DataFrame, *, name: str, schema_name: st
     out = []
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         rows = group["index"].dropna().tolist()
-        labels = [str(df.index[i]) if isinstance(df.index, pd.RangeIndex) else str(i) for i in rows]
-        if column == "<table>":
-            labels = [_row_label(df, i) for i in rows]
+        labels = [_row_label(df, i) for i in rows]
         values = group["failure_case"].astype(str).tolist()
         n = len(group)
         if check == "column_in_dataframe":

@@ -1,0 +1,221 @@
+"""The CLI as a pipeline sees it: subprocesses, exit codes, stderr, files left untouched."""
+
+import json
+import subprocess
+import sys
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import DEMO, assert_clean_failure, run_cli, sha256
+from tests.test_io import TABLE_CASES, bad_case
+
+
+def test_help_does_not_import_jax_or_pyranges():
+    code = (
+        "import sys\n"
+        "from biodata_guard.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "try:\n    main(['audit', '--help'])\nexcept SystemExit:\n    pass\n"
+        "bad = [m for m in ('jax', 'pyranges1', 'matplotlib') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_importing_the_package_has_no_side_effects():
+    code = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('error')\n"
+        "import biodata_guard, biodata_guard.pandera_ext\n"
+        "assert 'jax' not in sys.modules\n"
+        "import pandera.pandas as pa\n"
+        "assert not hasattr(pa.Check, 'no_group_overlap')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_config_field_has_a_flag():
+    proc = run_cli("audit", "--help")
+    for flag in (
+        "--features", "--labels", "--metadata", "--id-col", "--label-col", "--split-col",
+        "--group-col", "--batch-col", "--replicate-col", "--sex-col", "--coords",
+        "--gene-lengths", "--expected-build", "--expected-units", "--format", "--out",
+        "--fail-on", "--seed",
+    ):  # fmt: skip
+        assert flag in proc.stdout, flag
+
+
+@pytest.fixture
+def small(tmp_path):
+    """A clean small dataset: features, labels and a grouped split."""
+    rng = np.random.default_rng(0)
+    ids = [f"S{i:03d}" for i in range(60)]
+    X = pd.DataFrame(
+        rng.poisson(5, (60, 20)),
+        index=pd.Index(ids, name="sample_id"),
+        columns=[f"G{j}" for j in range(20)],
+    )
+    X.to_csv(tmp_path / "x.csv")
+    meta = pd.DataFrame({
+        "sample_id": ids,
+        "label": ["a", "b"] * 30,
+        "split": ["train"] * 40 + ["test"] * 20,
+        "patient": [f"P{i // 2}" for i in range(60)],
+    })  # fmt: skip
+    meta.to_csv(tmp_path / "meta.csv", index=False)
+    return tmp_path
+
+
+def flags(tmp_path):
+    return [
+        "audit", "--features", tmp_path / "x.csv", "--metadata", tmp_path / "meta.csv",
+        "--label-col", "label", "--split-col", "split",
+    ]  # fmt: skip
+
+
+def test_flag_only_clean_run_exits_0_and_writes_several_formats(small):
+    proc = run_cli(
+        *flags(small), "--format", "json", "--out", small / "r.json",
+        "--format", "text", "--out", small / "r.txt",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((small / "r.json").read_text())
+    assert data["ok"] is True
+    assert {i["name"] for i in data["inputs"]} == {"x.csv", "meta.csv"}
+    assert "PASS" in (small / "r.txt").read_text()
+
+
+def test_fail_on_warning_turns_a_warning_into_a_gate_failure(small):
+    meta = pd.read_csv(small / "meta.csv")
+    meta["label"] = "a"
+    meta.loc[[1, 3, 41, 43], "label"] = "b"  # 56:4, in both splits -> imbalance warning only
+    meta.to_csv(small / "meta.csv", index=False)
+    assert run_cli(*flags(small)).returncode == 0
+    proc = run_cli(*flags(small), "--fail-on", "warning")
+    assert proc.returncode == 1
+    assert "balance.imbalance" in proc.stdout
+
+
+def test_demo_audit_fails_the_gate_and_shows_the_planted_problems():
+    proc = run_cli("audit", "--config", DEMO / "audit.yaml")
+    assert proc.returncode == 1, proc.stderr
+    for check in (
+        "alignment.order_mismatch",
+        "balance.unseen_class",
+        "balance.imbalance",
+        "balance.tiny_class",
+    ):
+        assert check in proc.stdout, check
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_json_is_byte_identical_across_runs(tmp_path):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"r{i}.json"
+        proc = run_cli("audit", "--config", DEMO / "audit.yaml", "--format", "json", "--out", out)
+        assert proc.returncode == 1, proc.stderr
+        data = json.loads(out.read_text())
+        data.pop("elapsed_seconds")
+        outs.append(json.dumps(data, sort_keys=True))
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("kind", TABLE_CASES)
+def test_bad_metadata_file_exits_2_names_the_file_and_leaves_it_unchanged(small, kind):
+    path, phrase = bad_case(small, kind)
+    before = sha256(path) if path.exists() else None
+    proc = run_cli(*flags(small)[:3], "--metadata", path, "--label-col", "label",
+                   "--format", "json", "--out", small / "r.json")  # fmt: skip
+    assert_clean_failure(proc, path.name, phrase)
+    if before is not None:
+        assert sha256(path) == before
+    report = json.loads((small / "r.json").read_text())
+    assert report["findings"][0]["check"] in ("input.unreadable", "input.invalid")
+
+
+def test_bad_feature_matrix_cell(small):
+    X = pd.read_csv(small / "x.csv", index_col=0).astype(object)
+    X.iloc[2, 3] = "1,5"
+    X.to_csv(small / "x.csv")
+    before = sha256(small / "x.csv")
+    proc = run_cli(*flags(small))
+    assert_clean_failure(proc, "x.csv", "non-numeric", "G3")
+    assert sha256(small / "x.csv") == before
+
+
+def test_truncated_h5ad_exits_2(small):
+    a = ad.AnnData(X=np.ones((10, 4), dtype=np.float32))
+    a.write_h5ad(small / "cells.h5ad")
+    data = (small / "cells.h5ad").read_bytes()
+    (small / "cells.h5ad").write_bytes(data[:400])
+    before = sha256(small / "cells.h5ad")
+    proc = run_cli("audit", "--features", small / "cells.h5ad")
+    assert_clean_failure(proc, "cells.h5ad", "truncated or corrupt")
+    assert sha256(small / "cells.h5ad") == before
+
+
+def test_missing_column_suggests_the_nearest(small):
+    proc = run_cli(*flags(small), "--group-col", "patients")
+    assert_clean_failure(proc, "meta.csv", "column 'patients' not found", "Did you mean 'patient'")
+
+
+def test_unknown_config_key_exits_2_with_suggestion(small):
+    cfg = small / "audit.yaml"
+    cfg.write_text("inputs:\n  metadata: meta.csv\ncolumns:\n  lable: label\n")
+    before = sha256(cfg)
+    proc = run_cli("audit", "--config", cfg)
+    assert_clean_failure(proc, "audit.yaml", "unknown key 'columns.lable'", "Did you mean 'label'")
+    assert sha256(cfg) == before
+
+
+def test_relative_paths_resolve_against_the_config_folder(small, tmp_path_factory):
+    cfg = small / "audit.yaml"
+    cfg.write_text(
+        "inputs:\n  features: [x.csv]\n  metadata: meta.csv\n"
+        "columns:\n  label: label\n  split: split\n"
+    )
+    elsewhere = tmp_path_factory.mktemp("cwd")
+    assert run_cli("audit", "--config", cfg, cwd=elsewhere).returncode == 0
+
+
+def test_no_input_is_a_usage_error():
+    proc = run_cli("audit")
+    assert_clean_failure(proc, "no input given")
+
+
+def test_unknown_flag_is_a_usage_error():
+    proc = run_cli("audit", "--lable-col", "x")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_schema_validate_reports_failure_cases(tmp_path):
+    sheet = pd.DataFrame({
+        "sample_id": ["S1", "S2", "S3", "S4"],
+        "label": ["tumor", "Tumor ", "normal", "normal"],
+        "split": ["train", "test", "train", "holdout"],
+        "patient_id": ["P1", "P1", "P2", "P3"],
+    })  # fmt: skip
+    sheet.to_csv(tmp_path / "sheet.csv", index=False)
+    proc = run_cli("schema", "validate", "sample_sheet", tmp_path / "sheet.csv",
+                   "--format", "json", "--out", tmp_path / "r.json")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    findings = json.loads((tmp_path / "r.json").read_text())["findings"]
+    by_col = {(f["evidence"]["column"], f["evidence"]["check"].split("(")[0]): f for f in findings}
+    assert by_col[("label", "consistent_categories")]["subjects"] == ["S1", "S2"]
+    assert by_col[("split", "isin")]["subjects"] == ["S4"]
+    assert by_col[("<table>", "no_group_overlap")]["subjects"] == ["S1", "S2"]
+    clean = sheet.assign(label=["tumor", "tumor", "normal", "normal"], split="train")
+    clean.to_csv(tmp_path / "clean.csv", index=False)
+    assert run_cli("schema", "validate", "sample_sheet", tmp_path / "clean.csv").returncode == 0
+
+
+def test_schema_list():
+    proc = run_cli("schema", "list")
+    assert proc.stdout.split() == ["expression_matrix", "label_table", "sample_sheet"]

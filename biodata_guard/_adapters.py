@@ -108,9 +108,10 @@ def as_matrix(data: Any, *, layer: str | None = None, name: str | None = None) -
             X = data.raw.X
             var_names = data.raw.var_names
         else:
-            if layer not in data.layers:
+            if layer not in [k for k in data.layers if k is not None]:
                 raise InputError(
-                    f"{label}: layer '{layer}' does not exist; layers are {sorted(data.layers)}",
+                    f"{label}: layer '{layer}' does not exist; layers are "
+                    f"{sorted(k for k in data.layers if k is not None)}",
                     path=label,
                     hint="Pass one of the listed layer names.",
                 )

@@ -226,7 +226,9 @@ def _read_inputs(
 ) -> tuple[AuditContext, list[dict]]:
     inputs: list[dict] = []
     tables: dict[str, tuple[pd.DataFrame, str, str]] = {}  # role -> (frame, name, id column)
-    for role, value in (("metadata", metadata or cfg.metadata), ("labels", labels or cfg.labels)):
+    given = {"metadata": metadata, "labels": labels}
+    for role in ("metadata", "labels"):
+        value = given[role] if given[role] is not None else getattr(cfg, role)
         if value is None:
             continue
         say(f"reading {role} {value if isinstance(value, (str, os.PathLike)) else ''}")

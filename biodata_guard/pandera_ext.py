@@ -65,7 +65,10 @@ def finite(s: pd.Series) -> pd.Series:
 def integer_valued(s: pd.Series) -> pd.Series:
     """Values must be whole numbers (raw counts)."""
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return pd.Series(np.isfinite(values) & (np.mod(values, 1) == 0), index=s.index)
+    finite_values = np.isfinite(values)
+    whole = np.zeros(len(values), dtype=bool)
+    whole[finite_values] = np.mod(values[finite_values], 1) == 0
+    return pd.Series(whole, index=s.index)
 
 
 def consistent_categories(s: pd.Series) -> pd.Series:

@@ -14,12 +14,14 @@ from biodata_guard.findings import Finding, Severity
 
 __all__ = [
     "IMBALANCE",
+    "LABEL_VARIANTS",
     "SPLIT_SHIFT",
     "SUMMARY",
     "TINY_CLASS",
     "UNSEEN_CLASS",
     "audit_balance",
     "check_class_balance",
+    "check_label_variants",
     "check_split_balance",
 ]
 
@@ -28,6 +30,7 @@ IMBALANCE = "balance.imbalance"
 SPLIT_SHIFT = "balance.split_shift"
 UNSEEN_CLASS = "balance.unseen_class"
 TINY_CLASS = "balance.tiny_class"
+LABEL_VARIANTS = "balance.label_variants"
 
 _METRIC_HINT = (
     "Report balanced accuracy or auPRC (sklearn.metrics.balanced_accuracy_score / "
@@ -146,6 +149,48 @@ def check_class_balance(
     return out
 
 
+def check_label_variants(
+    y: pd.Series | np.ndarray, *, name: str = "labels", label_col: str = "label"
+) -> list[Finding]:
+    """Labels that differ only by case or surrounding whitespace ('Tumor' vs 'tumor ').
+
+    Each variant silently becomes its own class. Reported as ``balance.label_variants`` (error)
+    with every variant and its count.
+
+    Examples
+    --------
+    >>> y = pd.Series(["tumor"] * 5 + ["Tumor "] * 2 + ["normal"] * 6)
+    >>> check_label_variants(y)[0].evidence["variants"]
+    {'tumor': {'Tumor ': 2, 'tumor': 5}}
+    """
+    y = pd.Series(y)
+    y = y[y.notna()].astype(str)
+    if y.empty:
+        return []
+    counts = y.value_counts()
+    key = pd.Series(counts.index, index=counts.index).str.strip().str.casefold()
+    groups = {k: g for k, g in key.groupby(key, sort=True) if len(g) > 1}
+    if not groups:
+        return []
+    variants = {k: {v: int(counts[v]) for v in sorted(g.index)} for k, g in groups.items()}
+    n_rows = sum(sum(v.values()) for v in variants.values())
+    shown = [" / ".join(repr(v) for v in vs) for vs in variants.values()]
+    return [
+        Finding(
+            LABEL_VARIANTS,
+            Severity.ERROR,
+            f"{name}, {label_col}: {len(variants)} label(s) are spelled several ways that differ "
+            f"only by case or whitespace ({preview(shown)}; {fraction(n_rows, len(y))} samples); "
+            "each spelling becomes its own class",
+            evidence={"variants": variants, "n_affected_samples": n_rows, "n_samples": len(y)},
+            subjects=subjects(v for vs in variants.values() for v in vs),
+            hint=f"Normalise the labels before training: df['{label_col}'] = "
+            f"df['{label_col}'].str.strip().str.lower() (or map them to a controlled vocabulary).",
+            input=name,
+        )
+    ]
+
+
 def _train_split(splits: pd.Series) -> str:
     values = list(pd.unique(splits))
     for v in values:
@@ -260,7 +305,8 @@ def audit_balance(ctx: AuditContext) -> list[Finding]:
     y = ctx.column("label_col")
     if y is None:
         return []
-    out = check_class_balance(
+    out = check_label_variants(y, name=ctx.samples_name, label_col=cfg.label_col or "label")
+    out += check_class_balance(
         y,
         name=ctx.samples_name,
         label_col=cfg.label_col or "label",

@@ -48,7 +48,12 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
     for f in FIELDS:
         if f.attr in _OUTPUT_ATTRS:
             _add_field(group, f)  # type: ignore[arg-type]
-    group.add_argument("--progress", action="store_true", help="Progress lines on stderr.")
+    group.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Progress lines on stderr (default: when stderr is a terminal).",
+    )
     group.add_argument("--debug", action="store_true", help="Show tracebacks (for bug reports).")
 
 
@@ -141,7 +146,8 @@ def _run(args: argparse.Namespace) -> int:
             "no input given",
             hint="Pass --config audit.yaml, or --features/--labels/--metadata/--coords.",
         )
-    report = audit(cfg, only=only, progress=args.progress)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    report = audit(cfg, only=only, progress=progress)
     _write_outputs(report, cfg.formats, cfg.out)
     return EXIT_OK if report.ok else EXIT_GATE
 

@@ -83,3 +83,18 @@ def test_multiclass_train_split_is_found_by_name_not_size():
     split = pd.Series(["training"] * 30 + ["holdout"] * 90)
     assert balance.check_split_balance(y, split) == []
     assert balance._train_split(split) == "training"
+
+
+def test_label_variants_with_case_and_trailing_space():
+    sheet = cohort(100, seed=6, classes=("Tumor", "Normal"))
+    sheet.loc[sheet.index[:4], "label"] = "tumor "
+    sheet.loc[sheet.index[4:6], "label"] = "NORMAL"
+    (f,) = balance.check_label_variants(sheet["label"], name="meta.csv")
+    assert f.check == balance.LABEL_VARIANTS and f.severity == "error"
+    counts = sheet["label"].value_counts()
+    assert f.evidence["variants"] == {
+        "normal": {"NORMAL": 2, "Normal": int(counts["Normal"])},
+        "tumor": {"Tumor": int(counts["Tumor"]), "tumor ": 4},
+    }
+    assert f.evidence["n_affected_samples"] == len(sheet)
+    assert balance.check_label_variants(cohort(100, seed=6)["label"]) == []

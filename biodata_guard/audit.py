@@ -25,6 +25,8 @@ __all__ = ["CHECK_GROUPS", "audit"]
 CHECK_GROUPS: dict[str, str] = {
     "alignment": "biodata_guard.audit:_audit_alignment",
     "balance": "biodata_guard.balance:audit_balance",
+    "leakage": "biodata_guard.leakage:audit_leakage",
+    "units": "biodata_guard.units:audit_units",
 }
 
 _COLUMN_ATTRS = (

@@ -80,9 +80,9 @@ def _snakemake() -> list[str] | None:
     return [exe] if exe else None
 
 
-needs_snakemake = pytest.mark.skipif(
-    _snakemake() is None,
-    reason="snakemake not found: set BIODATA_GUARD_SNAKEMAKE to its executable, put it on PATH, "
+needs_snakemake = pytest.mark.needs_tool(
+    _snakemake() is not None,
+    "snakemake not found: set BIODATA_GUARD_SNAKEMAKE to its executable, put it on PATH, "
     "or pip install 'snakemake>=8' (the 'pipelines' extra)",
 )
 

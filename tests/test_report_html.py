@@ -176,8 +176,8 @@ _FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-needs_chromium = pytest.mark.skipif(
-    _CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)"
+needs_chromium = pytest.mark.needs_tool(
+    _CHROMIUM is not None, "chromium is not installed (Debian: apt-get install -y chromium)"
 )
 
 

@@ -127,9 +127,9 @@ def _multiqc() -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    _multiqc() is None,
-    reason="multiqc not found: set BIODATA_GUARD_MULTIQC to its executable or put it on PATH "
+@pytest.mark.needs_tool(
+    _multiqc() is not None,
+    "multiqc not found: set BIODATA_GUARD_MULTIQC to its executable or put it on PATH "
     "(python3.12 -m venv /work/venv-multiqc && /work/venv-multiqc/bin/pip install multiqc)",
 )
 def test_real_multiqc_shows_the_sections(tmp_path):

@@ -31,7 +31,7 @@ def _build(report: Report, console: Console) -> None:
         table = Table(title=group, title_justify="left", show_lines=True, expand=True)
         table.add_column("severity", no_wrap=True)
         table.add_column("check", no_wrap=True)
-        table.add_column("finding", ratio=1)
+        table.add_column("finding", ratio=1, overflow="fold")  # hints hold long calls: fold
         for f in groups[group]:
             body = Text(f.message)
             if f.hint and f.severity != Severity.INFO:
@@ -58,5 +58,9 @@ def render(report: Report, *, color: bool | None = None, width: int | None = Non
 
 
 def print_report(report: Report) -> None:
-    """Print to stdout (colour when stdout is a terminal)."""
-    _build(report, Console(highlight=False))
+    """Print to stdout (colour when stdout is a terminal; 120 columns in pipeline logs)."""
+    import os
+    import sys
+
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+    _build(report, Console(highlight=False, width=width))

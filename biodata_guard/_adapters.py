@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,8 @@ class MatrixView:
     var_names: pd.Index
     name: str = "<matrix>"
     backed: bool = False
+    #: Streaming statistics already computed over this matrix (see ``biodata_guard._stream``).
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -59,6 +61,8 @@ class MatrixView:
     def rows(self, index: slice | np.ndarray) -> np.ndarray | sp.csr_matrix:
         """Read a subset of rows (a slice or sorted integer positions) into memory."""
         block = self.X[index]
+        if hasattr(block, "compute"):  # a Dask array: the block is read where it lives
+            block = block.compute()
         if sp.issparse(block):
             return sp.csr_matrix(block)
         return np.asarray(block)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,13 @@ CHECK_GROUPS: dict[str, str] = {
     "balance": "biodata_guard.balance:audit_balance",
     "leakage": "biodata_guard.leakage:audit_leakage",
     "units": "biodata_guard.units:audit_units",
+}
+
+#: Check groups that read the feature matrices row by row, with the function that lists their
+#: streaming statistics: the audit computes all of them in one shared pass per matrix.
+SHARED_PASS: dict[str, str] = {
+    "units": "biodata_guard.units:stream_accumulators",
+    "leakage": "biodata_guard.leakage:stream_accumulators",
 }
 
 _COLUMN_ATTRS = (
@@ -99,6 +107,7 @@ def audit(
             hint=_suggest(sorted(unknown)[0], CHECK_GROUPS),
         )
     ctx, inputs = _read_inputs(cfg, features=features, labels=labels, metadata=metadata, say=say)
+    _run_shared_pass(ctx, groups, progress=progress)
     findings: list[Finding] = []
     for group in groups:
         fn = _load(CHECK_GROUPS[group])
@@ -113,6 +122,38 @@ def audit(
         elapsed_seconds=time.perf_counter() - started,
         artifacts=ctx.artifacts,
     )
+
+
+def _run_shared_pass(ctx: AuditContext, groups: list[str], *, progress: bool) -> None:
+    """Read each feature matrix once for the statistics of every streaming check group."""
+    from biodata_guard._stream import shared_pass
+
+    for fi in ctx.features:
+        accumulators: dict = {}
+        for group in groups:
+            if group in SHARED_PASS:
+                accumulators.update(_load(SHARED_PASS[group])(ctx, fi))
+        if not accumulators:
+            continue
+        with _progress_bar(progress, f"reading {fi.name}", fi.view.n_obs) as advance:
+            shared_pass(fi.view, accumulators, chunk_size=ctx.config.chunk_size, progress=advance)
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr (rows read of ``total``); a no-op when disabled."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = ("[dim]biodata_guard:[/dim] {task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(
+        *columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True
+    ) as bar:
+        task = bar.add_task(f"{label} (rows)", total=total)
+        yield lambda done, total: bar.update(task, completed=done)
 
 
 def _load(target: str) -> Callable[[AuditContext], list[Finding]]:

@@ -3,6 +3,7 @@ metadata, and preprocessing fitted before the split."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from scipy import stats
 from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
 from biodata_guard._context import AuditContext
 from biodata_guard._format import fraction, preview, subjects
+from biodata_guard._stream import accumulate
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
 
@@ -50,6 +52,9 @@ _TRAIN_NAMES = ("train", "training", "trn", "fit")
 _HASH_BLOCK = 1 << 21
 #: Float32 cells of one query-by-reference similarity block (64 MB).
 _SIM_BLOCK = 1 << 24
+#: Near-duplicate embedding: dimensions, and rows its SVD is fitted on.
+_NEAR_COMPONENTS = 32
+_NEAR_FIT_ROWS = 10_000
 
 
 # --- shared helpers ---------------------------------------------------------------------------
@@ -531,46 +536,64 @@ def _segment_sum(h: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return out
 
 
-def _row_hashes(view: MatrixView, chunk_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Order-independent 128-bit hash (two uint64 sums) and non-zero count of every row.
+class _RowHashes:
+    """Order-independent 128-bit hash (two uint64 sums) and non-zero count of every row, as an
+    accumulator of the audit's shared pass (``biodata_guard._stream``)."""
 
-    Streams ``view`` in row chunks; CSR rows are hashed from their stored entries (never
-    densified), dense rows in blocks of about ``_HASH_BLOCK`` cells.
-    """
-    n, m = view.shape
+    def __init__(self, n: int, m: int) -> None:
+        self.m = m
+        self.h1 = np.zeros(n, dtype=np.uint64)
+        self.h2 = np.zeros(n, dtype=np.uint64)
+        self.nnz = np.zeros(n, dtype=np.int64)
+
+    def task(self) -> tuple[Any, dict[str, Any]]:
+        return _hash_block, {"m": self.m}
+
+    def absorb(self, start: int, stop: int, part: tuple[np.ndarray, ...]) -> None:
+        self.h1[start:stop], self.h2[start:stop], self.nnz[start:stop] = part
+
+
+def _hash_block(block: Any, start: int, stop: int, *, m: int) -> tuple[np.ndarray, ...]:
+    """Row hashes of one block: CSR rows from their stored entries (never densified), dense rows
+    in sub-blocks of about ``_HASH_BLOCK`` cells."""
     cols = np.arange(m, dtype=np.uint64)
     key1 = _mix(cols + _SALT1)
     key2 = _mix(cols + _SALT2)
-    out1 = np.zeros(n, dtype=np.uint64)
-    out2 = np.zeros(n, dtype=np.uint64)
-    nnz = np.zeros(n, dtype=np.int64)
-    for start, _stop, block in view.iter_chunks(chunk_size):
-        if sp.issparse(block):
-            indptr = block.indptr.astype(np.int64)
-            rows = block.shape[0]
-            r = 0
-            while r < rows:
-                end = int(np.searchsorted(indptr, indptr[r] + _HASH_BLOCK, side="right")) - 1
-                end = min(rows, max(r + 1, end))
-                a, b = indptr[r], indptr[end]
-                idx = block.indices[a:b]
-                h1, h2, nz = _entry_hashes(block.data[a:b], key1[idx], key2[idx])
-                bounds = indptr[r : end + 1] - a
-                out1[start + r : start + end] = _segment_sum(h1, bounds)
-                out2[start + r : start + end] = _segment_sum(h2, bounds)
-                nnz[start + r : start + end] = _segment_sum(nz.astype(np.int64), bounds)
-                r = end
-        else:
-            block = np.asarray(block)
-            step = max(1, _HASH_BLOCK // max(1, m))
-            for r in range(0, block.shape[0], step):
-                sub = block[r : r + step]
-                h1, h2, nz = _entry_hashes(sub, key1[None, :], key2[None, :])
-                lo, hi = start + r, start + r + sub.shape[0]
-                out1[lo:hi] = h1.sum(axis=1, dtype=np.uint64)
-                out2[lo:hi] = h2.sum(axis=1, dtype=np.uint64)
-                nnz[lo:hi] = nz.sum(axis=1)
+    rows = block.shape[0]
+    out1 = np.zeros(rows, dtype=np.uint64)
+    out2 = np.zeros(rows, dtype=np.uint64)
+    nnz = np.zeros(rows, dtype=np.int64)
+    if sp.issparse(block):
+        indptr = block.indptr.astype(np.int64)
+        r = 0
+        while r < rows:
+            end = int(np.searchsorted(indptr, indptr[r] + _HASH_BLOCK, side="right")) - 1
+            end = min(rows, max(r + 1, end))
+            a, b = indptr[r], indptr[end]
+            idx = block.indices[a:b]
+            h1, h2, nz = _entry_hashes(block.data[a:b], key1[idx], key2[idx])
+            bounds = indptr[r : end + 1] - a
+            out1[r:end] = _segment_sum(h1, bounds)
+            out2[r:end] = _segment_sum(h2, bounds)
+            nnz[r:end] = _segment_sum(nz.astype(np.int64), bounds)
+            r = end
+    else:
+        step = max(1, _HASH_BLOCK // max(1, m))
+        for r in range(0, rows, step):
+            sub = block[r : r + step]
+            h1, h2, nz = _entry_hashes(sub, key1[None, :], key2[None, :])
+            out1[r : r + sub.shape[0]] = h1.sum(axis=1, dtype=np.uint64)
+            out2[r : r + sub.shape[0]] = h2.sum(axis=1, dtype=np.uint64)
+            nnz[r : r + sub.shape[0]] = nz.sum(axis=1)
     return out1, out2, nnz
+
+
+def _row_hashes(view: MatrixView, chunk_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row hashes of ``view``: from the audit's shared pass, else one pass of their own."""
+    acc = accumulate(
+        view, ("leakage.row_hashes",), lambda: _RowHashes(*view.shape), chunk_size=chunk_size
+    )
+    return acc.h1, acc.h2, acc.nnz
 
 
 def _duplicate_groups(
@@ -776,10 +799,54 @@ def _prepare(block: Any, *, log_scale: bool, target_sum: float) -> Any:
     return block
 
 
-def _embed(
-    view: MatrixView, *, n_components: int, max_fit_rows: int, chunk_size: int, seed: int
-) -> tuple[np.ndarray, dict[str, Any]] | None:
-    """Unit-norm rows of a centred TruncatedSVD embedding fitted on a seeded row subsample."""
+class _Projection:
+    """Rows of a matrix projected on a fitted TruncatedSVD basis, as an accumulator of the
+    audit's shared pass; :meth:`result` centres the rows and scales them to unit length."""
+
+    def __init__(self, n: int, components: np.ndarray, center: np.ndarray, **prep: Any) -> None:
+        self.components, self.center, self.prep = components, center, prep
+        self.emb = np.empty((n, components.shape[1]), dtype=np.float32)
+        self.info: dict[str, Any] = {}
+        self._done = False
+
+    def task(self) -> tuple[Any, dict[str, Any]]:
+        return _project_block, {"components": self.components, **self.prep}
+
+    def absorb(self, start: int, stop: int, part: np.ndarray) -> None:
+        self.emb[start:stop] = part
+
+    def result(self) -> np.ndarray:
+        if not self._done:
+            self.emb -= self.center
+            norms = np.linalg.norm(self.emb, axis=1)
+            np.divide(self.emb, norms[:, None], out=self.emb, where=norms[:, None] > 0)
+            self._done = True
+        return self.emb
+
+
+def _project_block(
+    block: Any,
+    start: int,
+    stop: int,
+    *,
+    components: np.ndarray,
+    log_scale: bool,
+    target_sum: float,
+    name: str,
+) -> np.ndarray:
+    _check_finite(block, name)
+    return _prepare(block, log_scale=log_scale, target_sum=target_sum) @ components
+
+
+def embedding_key(*, n_components: int, max_fit_rows: int, seed: int) -> tuple:
+    return ("leakage.embedding", n_components, max_fit_rows, seed)
+
+
+def fit_embedding(
+    view: MatrixView, *, n_components: int, max_fit_rows: int, seed: int
+) -> _Projection | None:
+    """Fit the near-duplicate embedding (TruncatedSVD) on a seeded subsample of rows; the
+    returned accumulator projects every row in one pass. None when the matrix is too small."""
     from sklearn.decomposition import TruncatedSVD
 
     n, m = view.shape
@@ -802,23 +869,36 @@ def _embed(
     del fit
     with np.errstate(all="ignore"):
         Z = svd.fit_transform(prepared)
-    center = Z.mean(axis=0).astype(np.float32)
-    components = svd.components_.astype(np.float32).T
-    del prepared, Z
-    emb = np.empty((n, k), dtype=np.float32)
-    for start, stop, block in view.iter_chunks(chunk_size):
-        _check_finite(block, view.name)
-        emb[start:stop] = _prepare(block, log_scale=log_scale, target_sum=target) @ components
-    emb -= center
-    norms = np.linalg.norm(emb, axis=1)
-    np.divide(emb, norms[:, None], out=emb, where=norms[:, None] > 0)
-    info = {
+    acc = _Projection(
+        n,
+        svd.components_.astype(np.float32).T,
+        Z.mean(axis=0).astype(np.float32),
+        log_scale=log_scale,
+        target_sum=target,
+        name=view.name,
+    )
+    acc.info = {
         "n_components": k,
         "explained_variance_ratio": float(svd.explained_variance_ratio_.sum()),
         "n_fit_rows": n if fit_rows is None else len(fit_rows),
         "transform": "per-row total scaling + log1p" if log_scale else "none (negative values)",
     }
-    return emb, info
+    return acc
+
+
+def _embed(
+    view: MatrixView, *, n_components: int, max_fit_rows: int, chunk_size: int, seed: int
+) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """Unit-norm rows of a centred TruncatedSVD embedding fitted on a seeded row subsample
+    (projected in the audit's shared pass when it ran, else in a pass of its own)."""
+    key = embedding_key(n_components=n_components, max_fit_rows=max_fit_rows, seed=seed)
+    if key not in view.memo:
+        acc = fit_embedding(view, n_components=n_components, max_fit_rows=max_fit_rows, seed=seed)
+        if acc is None:
+            return None
+        accumulate(view, key, lambda: acc, chunk_size=chunk_size)
+    acc = view.memo[key]
+    return acc.result(), acc.info
 
 
 def _nearest(
@@ -895,8 +975,8 @@ def check_near_duplicates(
     robust_z: float = 4.0,
     min_closeness_ratio: float = 4.0,
     max_near_duplicate_fraction: float = 0.05,
-    n_components: int = 32,
-    max_fit_rows: int = 10_000,
+    n_components: int = _NEAR_COMPONENTS,
+    max_fit_rows: int = _NEAR_FIT_ROWS,
     max_calibration_rows: int = 2_000,
     chunk_size: int = DEFAULT_CHUNK_ROWS,
     seed: int = 0,
@@ -1308,65 +1388,96 @@ def check_metadata_predicts_label(
 # --- leakage.preprocessing_before_split -------------------------------------------------------
 
 
-@dataclass
 class _Moments:
-    count: np.ndarray  # (splits,)
-    total: np.ndarray  # (splits, features) sums
-    total_sq: np.ndarray  # (splits, features) sums of squares
-    low: np.ndarray  # (splits, features) minima
-    high: np.ndarray  # (splits, features) maxima
-    non_integer: np.ndarray  # (features,) cells with a fractional part, pooled
-    rows: np.ndarray  # (samples, 4) per-row sum, sum of squares, min, max
+    """Per-split feature moments and per-row summaries, as an accumulator of the audit's shared
+    pass (``biodata_guard._stream``). Rows with code -1 (no split) count in ``rows`` only."""
+
+    def __init__(self, codes: np.ndarray, n_splits: int, m: int) -> None:
+        self.codes, self.n_splits, self.m = codes, n_splits, m
+        self.count = np.zeros(n_splits)
+        self.total = np.zeros((n_splits, m))  # sums
+        self.total_sq = np.zeros((n_splits, m))  # sums of squares
+        self.low = np.full((n_splits, m), np.inf)  # minima
+        self.high = np.full((n_splits, m), -np.inf)  # maxima
+        self.non_integer = np.zeros(m, dtype=np.int64)  # cells with a fractional part, pooled
+        self.rows = np.full((len(codes), 4), np.nan)  # per-row sum, sum of squares, min, max
+
+    def task(self) -> tuple[Any, dict[str, Any]]:
+        return _moments_block, {"codes": self.codes, "n_splits": self.n_splits}
+
+    def absorb(self, start: int, stop: int, part: dict[str, np.ndarray]) -> None:
+        self.rows[start:stop] = part["rows"]
+        self.count += part["count"]
+        self.total += part["total"]
+        self.total_sq += part["total_sq"]
+        np.minimum(self.low, part["low"], out=self.low)
+        np.maximum(self.high, part["high"], out=self.high)
+        self.non_integer += part["non_integer"]
+
+
+def _moments_block(
+    block: Any, start: int, stop: int, *, codes: np.ndarray, n_splits: int
+) -> dict[str, np.ndarray]:
+    m = block.shape[1]
+    c = codes[start:stop]
+    part = {
+        "count": np.zeros(n_splits),
+        "total": np.zeros((n_splits, m)),
+        "total_sq": np.zeros((n_splits, m)),
+        "low": np.full((n_splits, m), np.inf),
+        "high": np.full((n_splits, m), -np.inf),
+        "rows": np.full((block.shape[0], 4), np.nan),
+    }
+    rows = part["rows"]
+    if sp.issparse(block):
+        block = sp.csr_matrix(block, dtype=np.float64)
+        square = block.multiply(block).tocsr()
+        rows[:, 0] = np.asarray(block.sum(axis=1)).ravel()
+        rows[:, 1] = np.asarray(square.sum(axis=1)).ravel()
+        rows[:, 2] = block.min(axis=1).toarray().ravel()
+        rows[:, 3] = block.max(axis=1).toarray().ravel()
+        kept = block[c >= 0]
+        frac = kept.data != np.round(kept.data)
+        part["non_integer"] = np.bincount(kept.indices[frac], minlength=m)
+        for code in np.unique(c[c >= 0]):
+            sel = c == code
+            sub, sub_sq = block[sel], square[sel]
+            part["count"][code] = sub.shape[0]
+            part["total"][code] = np.asarray(sub.sum(axis=0)).ravel()
+            part["total_sq"][code] = np.asarray(sub_sq.sum(axis=0)).ravel()
+            part["low"][code] = sub.min(axis=0).toarray().ravel()
+            part["high"][code] = sub.max(axis=0).toarray().ravel()
+    else:
+        block = np.asarray(block, dtype=np.float64)
+        rows[:, 0] = block.sum(axis=1)
+        rows[:, 1] = np.einsum("ij,ij->i", block, block)
+        if m:
+            rows[:, 2] = block.min(axis=1)
+            rows[:, 3] = block.max(axis=1)
+        kept = block[c >= 0]
+        part["non_integer"] = (kept != np.round(kept)).sum(axis=0)
+        for code in np.unique(c[c >= 0]):
+            sub = block[c == code]
+            part["count"][code] = sub.shape[0]
+            part["total"][code] = sub.sum(axis=0)
+            part["total_sq"][code] = np.einsum("ij,ij->j", sub, sub)
+            part["low"][code] = sub.min(axis=0)
+            part["high"][code] = sub.max(axis=0)
+    return part
+
+
+def moments_key(codes: np.ndarray) -> tuple:
+    return ("leakage.moments", hashlib.sha1(np.ascontiguousarray(codes).tobytes()).hexdigest())
 
 
 def _moments(view: MatrixView, codes: np.ndarray, n_splits: int, chunk_size: int) -> _Moments:
-    m = view.n_vars
-    mo = _Moments(
-        count=np.zeros(n_splits),
-        total=np.zeros((n_splits, m)),
-        total_sq=np.zeros((n_splits, m)),
-        low=np.full((n_splits, m), np.inf),
-        high=np.full((n_splits, m), -np.inf),
-        non_integer=np.zeros(m, dtype=np.int64),
-        rows=np.full((view.n_obs, 4), np.nan),
+    """Split moments of ``view``: from the audit's shared pass, else one pass of their own."""
+    return accumulate(
+        view,
+        moments_key(codes),
+        lambda: _Moments(codes, n_splits, view.n_vars),
+        chunk_size=chunk_size,
     )
-    for start, stop, block in view.iter_chunks(chunk_size):
-        c = codes[start:stop]
-        if sp.issparse(block):
-            block = sp.csr_matrix(block, dtype=np.float64)
-            square = block.multiply(block).tocsr()
-            mo.rows[start:stop, 0] = np.asarray(block.sum(axis=1)).ravel()
-            mo.rows[start:stop, 1] = np.asarray(square.sum(axis=1)).ravel()
-            mo.rows[start:stop, 2] = block.min(axis=1).toarray().ravel()
-            mo.rows[start:stop, 3] = block.max(axis=1).toarray().ravel()
-            kept = block[c >= 0]
-            frac = kept.data != np.round(kept.data)
-            mo.non_integer += np.bincount(kept.indices[frac], minlength=m)
-            for code in np.unique(c[c >= 0]):
-                sel = c == code
-                sub, sub_sq = block[sel], square[sel]
-                mo.count[code] += sub.shape[0]
-                mo.total[code] += np.asarray(sub.sum(axis=0)).ravel()
-                mo.total_sq[code] += np.asarray(sub_sq.sum(axis=0)).ravel()
-                np.minimum(mo.low[code], sub.min(axis=0).toarray().ravel(), out=mo.low[code])
-                np.maximum(mo.high[code], sub.max(axis=0).toarray().ravel(), out=mo.high[code])
-        else:
-            block = np.asarray(block, dtype=np.float64)
-            mo.rows[start:stop, 0] = block.sum(axis=1)
-            mo.rows[start:stop, 1] = np.einsum("ij,ij->i", block, block)
-            if block.shape[1]:
-                mo.rows[start:stop, 2] = block.min(axis=1)
-                mo.rows[start:stop, 3] = block.max(axis=1)
-            kept = block[c >= 0]
-            mo.non_integer += (kept != np.round(kept)).sum(axis=0)
-            for code in np.unique(c[c >= 0]):
-                sub = block[c == code]
-                mo.count[code] += sub.shape[0]
-                mo.total[code] += sub.sum(axis=0)
-                mo.total_sq[code] += np.einsum("ij,ij->j", sub, sub)
-                np.minimum(mo.low[code], sub.min(axis=0), out=mo.low[code])
-                np.maximum(mo.high[code], sub.max(axis=0), out=mo.high[code])
-    return mo
 
 
 def _standardised(count: float, total: np.ndarray, total_sq: np.ndarray, atol: float) -> np.ndarray:
@@ -1713,6 +1824,38 @@ def _feature_splits(ctx: AuditContext, view: MatrixView, split_col: str) -> np.n
     if index.is_unique and view.obs_names.isin(index).all():
         return samples[split_col].set_axis(index).reindex(view.obs_names).to_numpy()
     return None
+
+
+def stream_accumulators(ctx: AuditContext, fi: Any) -> dict[tuple, Any]:
+    """What :func:`audit_leakage` reads from the primary feature matrix (row hashes, split
+    moments, the near-duplicate projection), for the audit's shared pass -- same keys as the
+    checks use, so none of them reads the matrix again."""
+    if not ctx.features or fi is not ctx.features[0]:
+        return {}
+    cfg, view = ctx.config, fi.view
+    accs: dict[tuple, Any] = {("leakage.row_hashes",): _RowHashes(*view.shape)}
+    if ctx.samples is None or not cfg.split_col or cfg.split_col not in ctx.samples.columns:
+        return accs
+    splits = _feature_splits(ctx, view, cfg.split_col)
+    if splits is None:
+        return accs
+    try:
+        sp_ = _splits(splits, view.n_obs, view.name, cfg.split_col)
+        if len(sp_.names) < 2:
+            return accs
+        accs[moments_key(sp_.codes)] = _Moments(sp_.codes, len(sp_.names), view.n_vars)
+        if view.n_vars >= 2:
+            key = embedding_key(
+                n_components=_NEAR_COMPONENTS, max_fit_rows=_NEAR_FIT_ROWS, seed=cfg.seed
+            )
+            proj = fit_embedding(
+                view, n_components=_NEAR_COMPONENTS, max_fit_rows=_NEAR_FIT_ROWS, seed=cfg.seed
+            )
+            if proj is not None:
+                accs[key] = proj
+    except (InputError, ConfigError):
+        pass  # the checks raise the same error themselves, with their context
+    return accs
 
 
 def audit_leakage(ctx: AuditContext) -> list[Finding]:

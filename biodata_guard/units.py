@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from biodata_guard._adapters import (
 )
 from biodata_guard._format import fraction, jsonable, preview
 from biodata_guard._format import subjects as _first
+from biodata_guard._stream import accumulate
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
 
@@ -617,7 +619,32 @@ class _Scan:
         self.n_hist_sampled = 0
         self.dtype = None
 
-    def add(self, start: int, stop: int, block: Any) -> None:
+    # Per-sample arrays (a block's part is copied into rows start:stop) and per-feature /
+    # histogram totals (a block's part is added).
+    _ROW_FIELDS = ("S", "sumsq", "nnz", "n_neg", "n_nan", "n_inf", "n_nonint", "n_at_min")
+    _ROW_FIELDS += ("mn", "mx", "cand")
+    _SUM_FIELDS = ("f_sum", "f_sumsq", "f_nnz", "f_nonint", "f_neg", "f_large", "f_nonfinite")
+    _SUM_FIELDS += ("hist",)
+
+    def task(self) -> tuple[Any, dict[str, Any]]:
+        return _scan_block, {"m": self.m, "lengths": self.lengths}
+
+    def absorb(self, start: int, stop: int, part: _Scan) -> None:
+        sl = slice(start, stop)
+        for key in self._ROW_FIELDS:
+            getattr(self, key)[sl] = getattr(part, key)
+        for key, values in part.raw.items():
+            self.raw[key][sl] = values
+        for base, arrays in part.log.items():
+            for key, values in arrays.items():
+                self.log[base][key][sl] = values
+        for key in self._SUM_FIELDS:
+            np.add(getattr(self, key), getattr(part, key), out=getattr(self, key))
+        self.n_hist_sampled += part.n_hist_sampled
+        self.dtype = self.dtype or part.dtype
+
+    def fill(self, start: int, stop: int, block: Any) -> None:
+        """Compute the statistics of rows ``start:stop`` from their ``block``."""
         csr = sp.csr_matrix(block)
         if self.dtype is None:
             self.dtype = str(block.dtype)
@@ -715,11 +742,23 @@ class _Scan:
             target["offset"][start + ci] = off
 
 
+def _scan_block(block: Any, start: int, stop: int, *, m: int, lengths: np.ndarray | None) -> _Scan:
+    """One block's part of the scan: a block-sized :class:`_Scan` (runs on Dask workers)."""
+    part = _Scan(block.shape[0], m, lengths)
+    part.fill(0, block.shape[0], block)
+    part.lengths = None  # not needed by absorb; keep the part small
+    return part
+
+
+def scan_accumulator(view: MatrixView, lengths: np.ndarray | None) -> tuple[tuple, _Scan]:
+    """The memo key and a fresh accumulator of the units scan of ``view`` (shared pass)."""
+    digest = None if lengths is None else hashlib.sha1(lengths.tobytes()).hexdigest()
+    return ("units.scan", digest), _Scan(view.n_obs, view.n_vars, lengths)
+
+
 def _scan(view: MatrixView, lengths: np.ndarray | None, chunk_size: int) -> _Scan:
-    scan = _Scan(view.n_obs, view.n_vars, lengths)
-    for start, stop, block in view.iter_chunks(chunk_size):
-        scan.add(start, stop, block)
-    return scan
+    key, acc = scan_accumulator(view, lengths)
+    return accumulate(view, key, lambda: acc, chunk_size=chunk_size)
 
 
 # --------------------------------------------------------------------------- classification
@@ -1241,6 +1280,22 @@ def _check_options(chunk_size: int, max_filtered_share: float) -> None:
         )
 
 
+def _view_lengths(
+    view: MatrixView, gene_lengths: pd.Series | None, *, strict: bool
+) -> tuple[np.ndarray | None, dict[str, int] | None]:
+    """Gene lengths aligned to ``view``'s features (NaN where unknown) and how many matched.
+    Lengths that match no feature raise when ``strict``, else are ignored."""
+    if gene_lengths is None:
+        return None, None
+    try:
+        lengths = _align_lengths(gene_lengths, view.var_names, name=view.name)
+    except InputError:
+        if strict:
+            raise
+        return None, None
+    return lengths, {"n_matched": int(np.isfinite(lengths).sum()), "n_features": view.n_vars}
+
+
 def _detect(
     X: Any,
     *,
@@ -1258,18 +1313,7 @@ def _detect(
         gene_lengths = gene_lengths_from_var(X)
         strict_lengths = False
     view = _as_view(X, name)
-    lengths = lengths_info = None
-    if gene_lengths is not None:
-        try:
-            lengths = _align_lengths(gene_lengths, view.var_names, name=view.name)
-        except InputError:
-            if strict_lengths:
-                raise
-        if lengths is not None:
-            lengths_info = {
-                "n_matched": int(np.isfinite(lengths).sum()),
-                "n_features": view.n_vars,
-            }
+    lengths, lengths_info = _view_lengths(view, gene_lengths, strict=strict_lengths)
     scan = _scan(view, lengths, chunk_size)
     lo = 1.0 - max_filtered_share
     dec = _classify(scan, has_lengths=lengths is not None, lo=lo)
@@ -1939,6 +1983,26 @@ def _derived_consistency(
     return {"rows_checked": k, "rows_inconsistent": len(bad), "examples": bad}
 
 
+def _lengths_source(adata: Any, gene_lengths: pd.Series | None, role: str) -> pd.Series | None:
+    """Gene lengths for one matrix of an AnnData: the given ones, else a ``.var`` column."""
+    if gene_lengths is not None or adata is None:
+        return gene_lengths
+    return gene_lengths_from_var(adata.raw if role == ".raw.X" else adata)
+
+
+def stream_accumulators(ctx: Any, fi: Any) -> dict[tuple, _Scan]:
+    """The units scan of ``fi.view``, for the audit's shared pass (same key as the audit's)."""
+    layer = ctx.config.layer
+    role = ".X" if layer is None else ".raw.X" if layer == "raw" else f"layers['{layer}']"
+    source = _lengths_source(fi.adata, ctx.gene_lengths, role)
+    try:
+        lengths, _ = _view_lengths(fi.view, source, strict=ctx.gene_lengths is not None)
+    except InputError:
+        return {}  # the check itself reports it
+    key, acc = scan_accumulator(fi.view, lengths)
+    return {key: acc}
+
+
 def _anndata_findings(
     adata: Any,
     *,
@@ -1946,17 +2010,20 @@ def _anndata_findings(
     gene_lengths: pd.Series | None,
     chunk_size: int,
     max_filtered_share: float = 0.25,
+    primary: MatrixView | None = None,
 ) -> tuple[list[Finding], list[tuple[UnitsCall, MatrixView, _Scan, str]]]:
-    views = anndata_matrices(adata, name=name)
+    # ``primary``: the audit's view of one of these matrices; scanning that very object reuses
+    # the statistics of the audit's shared pass.
+    views = [
+        primary if primary is not None and v.name == primary.name else v
+        for v in anndata_matrices(adata, name=name)
+    ]
     roles = _anndata_roles(adata)
     strict = gene_lengths is not None
     results = []
     findings: list[Finding] = []
     for view, role in zip(views, roles, strict=True):
-        lengths = gene_lengths
-        if lengths is None:
-            var_source = adata.raw if role == ".raw.X" else adata
-            lengths = gene_lengths_from_var(var_source)
+        lengths = _lengths_source(adata, gene_lengths, role)
         call, scan = _detect(
             view,
             gene_lengths=lengths,
@@ -2148,7 +2215,11 @@ def audit_units(ctx: Any) -> list[Finding]:
         main = None
         if fi.adata is not None:
             fs, results = _anndata_findings(
-                fi.adata, name=fi.name, gene_lengths=ctx.gene_lengths, chunk_size=chunk
+                fi.adata,
+                name=fi.name,
+                gene_lengths=ctx.gene_lengths,
+                chunk_size=chunk,
+                primary=fi.view,
             )
             findings += fs
             for call, view, scan, role in results:

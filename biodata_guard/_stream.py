@@ -1,0 +1,132 @@
+"""One pass over a feature matrix, shared by every check that needs per-chunk statistics.
+
+A streaming statistic is an *accumulator*: ``task()`` names a module-level function and its
+(small) arguments that compute what one row block contributes -- a pure function of the block,
+so it can run on a Dask worker -- and ``absorb(start, stop, part)`` folds that contribution into
+the totals. Parts are always absorbed in row order, so the result does not depend on the engine
+or on how many workers computed the parts.
+
+:func:`shared_pass` feeds several accumulators from one read of the matrix and memoises them on
+the view; a check asks for its statistic with :func:`accumulate`, which reuses the memo (the
+audit ran the shared pass) or, when the check is called on its own, makes its own pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from biodata_guard._adapters import MatrixView
+
+#: Row blocks a Dask engine keeps in flight per worker (bounds the client's memory).
+_BLOCKS_PER_WORKER = 2
+
+
+class Accumulator(Protocol):
+    """What :func:`shared_pass` needs of a streaming statistic."""
+
+    def task(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """``(fn, kwargs)``: ``fn(block, start, stop, **kwargs)`` is the part of rows
+        ``start:stop`` (a picklable module-level function: it may run on a Dask worker)."""
+        ...
+
+    def absorb(self, start: int, stop: int, part: Any) -> None:
+        """Fold the part of rows ``start:stop`` into the totals."""
+        ...
+
+
+def accumulate(
+    view: MatrixView,
+    key: Hashable,
+    make: Callable[[], Accumulator],
+    *,
+    chunk_size: int,
+) -> Any:
+    """The accumulator ``key`` of ``view``: from the shared pass when it ran, else by one pass
+    of its own (``make()`` builds it)."""
+    if key not in view.memo:
+        shared_pass(view, {key: make()}, chunk_size=chunk_size)
+    return view.memo[key]
+
+
+def shared_pass(
+    view: MatrixView,
+    accumulators: Mapping[Hashable, Accumulator],
+    *,
+    chunk_size: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Read ``view`` once, in row blocks, feeding every accumulator not yet in ``view.memo``.
+
+    ``progress(rows_done, n_rows)`` is called after each block. On a Dask-backed view the
+    parts are computed where the blocks live (a ``dask.distributed`` cluster when a client is
+    active) and absorbed here in row order.
+    """
+    todo = {k: acc for k, acc in accumulators.items() if k not in view.memo}
+    if not todo:
+        return
+    tasks = [acc.task() for acc in todo.values()]
+    for start, stop, parts in _parts(view, tasks, chunk_size):
+        for acc, part in zip(todo.values(), parts, strict=True):
+            acc.absorb(start, stop, part)
+        if progress is not None:
+            progress(stop, view.n_obs)
+    view.memo.update(todo)
+
+
+def run_tasks(
+    block: Any, start: int, stop: int, tasks: list[tuple[Callable[..., Any], dict[str, Any]]]
+) -> list[Any]:
+    """Every task's part of one block (one read of the block for all of them)."""
+    if hasattr(block, "compute"):
+        block = block.compute()
+    block = sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
+    return [fn(block, start, stop, **kwargs) for fn, kwargs in tasks]
+
+
+def _parts(
+    view: MatrixView, tasks: list[tuple[Callable[..., Any], dict[str, Any]]], chunk_size: int
+) -> Iterator[tuple[int, int, list[Any]]]:
+    if is_dask(view.X):
+        yield from _dask_parts(view.X, tasks)
+        return
+    for start, stop, block in view.iter_chunks(chunk_size):
+        yield start, stop, run_tasks(block, start, stop, tasks)
+
+
+def is_dask(X: Any) -> bool:
+    """True for a ``dask.array.Array`` (without importing dask when it is not one)."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "to_delayed")
+
+
+def _dask_parts(
+    X: Any, tasks: list[tuple[Callable[..., Any], dict[str, Any]]]
+) -> Iterator[tuple[int, int, list[Any]]]:
+    import dask
+
+    blocks = X.to_delayed().ravel()  # row blocks: the engine chunks rows only
+    bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
+    shared = dask.delayed(tasks, traverse=False)  # one copy of the task arguments in the graph
+    window = max(1, _BLOCKS_PER_WORKER * _n_workers())
+    for first in range(0, len(blocks), window):
+        last = min(len(blocks), first + window)
+        parts = dask.compute(
+            *[
+                dask.delayed(run_tasks)(blocks[i], int(bounds[i]), int(bounds[i + 1]), shared)
+                for i in range(first, last)
+            ]
+        )
+        for i, part in zip(range(first, last), parts, strict=True):
+            yield int(bounds[i]), int(bounds[i + 1]), part
+
+
+def _n_workers() -> int:
+    try:
+        from distributed import get_client
+
+        return max(1, len(get_client().scheduler_info().get("workers", {})))
+    except (ImportError, ValueError):
+        return 1

@@ -106,13 +106,22 @@ def audit(
             f"unknown check group(s) {sorted(unknown)}; choose from {', '.join(CHECK_GROUPS)}",
             hint=_suggest(sorted(unknown)[0], CHECK_GROUPS),
         )
-    ctx, inputs = _read_inputs(cfg, features=features, labels=labels, metadata=metadata, say=say)
-    _run_shared_pass(ctx, groups, progress=progress)
-    findings: list[Finding] = []
-    for group in groups:
-        fn = _load(CHECK_GROUPS[group])
-        say(f"running {group} checks")
-        findings.extend(fn(ctx))
+    with _engine(cfg, say):
+        ctx, inputs = _read_inputs(
+            cfg, features=features, labels=labels, metadata=metadata, say=say
+        )
+        if cfg.engine == "dask":
+            from biodata_guard._dask import as_dask
+
+            ctx.features = [
+                as_dask(fi, chunk_size=cfg.chunk_size, layer=cfg.layer) for fi in ctx.features
+            ]
+        _run_shared_pass(ctx, groups, progress=progress)
+        findings: list[Finding] = []
+        for group in groups:
+            fn = _load(CHECK_GROUPS[group])
+            say(f"running {group} checks")
+            findings.extend(fn(ctx))
     return Report(
         findings=findings,
         inputs=inputs,
@@ -122,6 +131,16 @@ def audit(
         elapsed_seconds=time.perf_counter() - started,
         artifacts=ctx.artifacts,
     )
+
+
+def _engine(cfg: AuditConfig, say: Callable[[str], None]) -> contextlib.AbstractContextManager:
+    """The Dask client of ``--engine dask`` (kept open for the whole audit), else nothing."""
+    if cfg.engine != "dask":
+        return contextlib.nullcontext()
+    from biodata_guard._dask import dask_client
+
+    say(f"starting Dask engine ({cfg.scheduler or 'local cluster'})")
+    return dask_client(cfg.scheduler)
 
 
 def _run_shared_pass(ctx: AuditContext, groups: list[str], *, progress: bool) -> None:
@@ -304,6 +323,8 @@ def _read_inputs(
             orientation=cfg.orientation,
             sample_ids=sample_ids,
             layer=cfg.layer,
+            # The Dask engine streams h5ad matrices from disk: never load them here too.
+            backed=True if cfg.engine == "dask" else None,
         )
         feats.append(fi)
         kind = "h5ad" if fi.adata is not None else "matrix"

@@ -17,6 +17,7 @@ __all__ = ["FIELDS", "AuditConfig", "load_config"]
 BUILDS = ("GRCh37", "GRCh38")
 UNITS = ("counts", "cpm", "tpm", "rpkm", "fpkm", "normalized", "log", "scaled")
 FORMATS = ("text", "json", "html", "multiqc", "junit")
+ENGINES = ("memory", "dask")
 ORIENTATIONS = ("auto", "samples_x_features", "features_x_samples")
 
 
@@ -211,6 +212,23 @@ FIELDS: tuple[Field, ...] = (
         "int",
         "Rows per chunk when streaming large matrices (default 10000).",
     ),
+    Field(
+        "run",
+        "engine",
+        "engine",
+        "choice",
+        "Where the feature matrices are streamed: in this process (memory, default) or on a "
+        "Dask cluster (dask: pip install 'biodata_guard[dask]').",
+        ENGINES,
+    ),
+    Field(
+        "run",
+        "scheduler",
+        "scheduler",
+        "str",
+        "With --engine dask: address of a running dask.distributed scheduler "
+        "(tcp://host:8786); default: a local cluster of 2 worker processes.",
+    ),
     Field("output", "formats", "formats", "strs", "Report format(s), paired with --out.", FORMATS),
     Field("output", "out", "out", "strs", "Report path(s), paired with --format ('-' = stdout)."),
 )
@@ -262,6 +280,8 @@ class AuditConfig:
     seed: int = 0
     fail_on: str = "error"
     chunk_size: int = 10_000
+    engine: str = "memory"
+    scheduler: str | None = None
     formats: list[str] = field(default_factory=list)
     out: list[str] = field(default_factory=list)
     #: Where the config came from (for messages); not a config key.

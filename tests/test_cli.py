@@ -219,3 +219,13 @@ def test_schema_validate_reports_failure_cases(tmp_path):
 def test_schema_list():
     proc = run_cli("schema", "list")
     assert proc.stdout.split() == ["expression_matrix", "label_table", "sample_sheet"]
+
+
+def test_unreachable_dask_scheduler_is_a_clean_usage_error(cli):
+    from conftest import DEMO, assert_clean_failure
+
+    proc = cli(
+        "audit", "--config", DEMO / "audit.yaml", "--no-probe",
+        "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9",
+    )  # fmt: skip
+    assert_clean_failure(proc, "cannot connect to the Dask scheduler at tcp://127.0.0.1:9")

@@ -87,3 +87,46 @@ def test_parts_are_absorbed_in_row_order_whatever_the_chunk_size():
         shared_pass(view, {"h": _RowHashes(*view.shape)}, chunk_size=chunk)
         results.append(view.memo["h"].h1)
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+# --- the Dask engine ----------------------------------------------------------------------------
+
+
+def _findings(report):
+    # Input names, paths and the engine differ between the runs; the findings must not.
+    return [
+        (f.check, str(f.severity), f.message, f.evidence, f.subjects, f.hint)
+        for f in report.findings
+    ]
+
+
+@pytest.mark.slow
+def test_dask_engine_on_a_local_cluster_gives_the_in_memory_findings(tmp_path):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    adata, _ = _dataset(sparse=True)
+    obs = adata.obs
+    sizes = obs.groupby("patient_id", observed=True).size()
+    patient = sizes[sizes > 1].index[0]
+    first = obs.index[obs["patient_id"] == patient][0]
+    obs.loc[first, "split"] = "test" if obs.loc[first, "split"] == "train" else "train"
+    X = adata.X.tolil()
+    X[5] = X[0]  # an exact duplicate sample
+    adata.X = X.tocsr()
+    path = tmp_path / "cells.h5ad"
+    adata.write_h5ad(path)
+    options = dict(
+        features=[path],
+        label_col="label",
+        split_col="split",
+        group_cols=["patient_id"],
+        batch_col="batch",
+        only={"alignment", "balance", "leakage", "units"},
+        chunk_size=16,
+    )
+    memory = audit(**options)
+    dask = audit(**options, engine="dask")
+    assert dask.config["run"]["engine"] == "dask"
+    assert _findings(dask) == _findings(memory)
+    assert {"leakage.group_overlap", "leakage.duplicate_samples"} <= {
+        f.check for f in memory.findings
+    }

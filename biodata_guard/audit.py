@@ -27,6 +27,7 @@ CHECK_GROUPS: dict[str, str] = {
     "alignment": "biodata_guard.audit:_audit_alignment",
     "balance": "biodata_guard.balance:audit_balance",
     "leakage": "biodata_guard.leakage:audit_leakage",
+    "build": "biodata_guard.genome_build:audit_build",
     "units": "biodata_guard.units:audit_units",
 }
 

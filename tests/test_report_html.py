@@ -223,3 +223,43 @@ def test_chromium_screenshot_shows_the_plots(tmp_path, page):
     assert pixels((0xD6, 0x27, 0x28)) > 1000
     # the FAIL banner background
     assert pixels((0xFD, 0xEC, 0xEA)) > 10_000
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    """The demo audit's HTML and JSON reports, written by the CLI."""
+    from conftest import DEMO, run_cli
+
+    out = tmp_path_factory.mktemp("demo")
+    proc = run_cli(
+        "audit", "--config", DEMO / "audit.yaml",
+        "--format", "html", "--out", out / "demo.html",
+        "--format", "json", "--out", out / "demo.json",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    return out / "demo.html", out / "demo.json"
+
+
+@needs_chromium
+def test_the_demo_report_loads_in_chromium_with_every_section_and_plot(tmp_path, demo_report):
+    import json
+
+    path, json_path = demo_report
+    assert path.stat().st_size < _MAX_BYTES
+    groups = {f["check"].split(".")[0] for f in json.loads(json_path.read_text())["findings"]}
+    done = _chromium(tmp_path, "--dump-dom", path.as_uri())
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    dom = done.stdout.decode("utf-8", "replace")
+    sections = set(re.findall(r'<section class="group" id="sec-(\w+)"', dom))
+    assert sections == {"batch" if g == "probe" else g for g in groups}
+    plots = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', dom)
+    assert len(plots) >= len({"balance", "leakage", "units"} & groups)
+
+    shot = tmp_path / "demo.png"
+    done = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,8000", path.as_uri())
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    from PIL import Image
+
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    train_blue = (np.abs(img - np.array((0x1F, 0x77, 0xB4))).sum(axis=2) <= 6).sum()
+    assert train_blue > 5000  # the bars of the class-count and group-overlap plots

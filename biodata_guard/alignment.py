@@ -1,14 +1,21 @@
-"""Label/input alignment: lengths, duplicate and unmatched keys, order, missing labels, merges."""
+"""Label/input alignment: lengths, keys, order, missing labels, merges, sex concordance."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from biodata_guard._format import fraction, preview, subjects
+from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
+from biodata_guard._context import AuditContext
+from biodata_guard._format import MAX_SUBJECTS, fraction, preview, subjects
 from biodata_guard.errors import InputError
 from biodata_guard.findings import Finding, Severity
 
@@ -19,12 +26,18 @@ __all__ = [
     "MISSING_LABELS",
     "ORDER_MISMATCH",
     "SEX_DISCORDANCE",
+    "SEX_GENES",
     "UNMATCHED_KEYS",
+    "Y_GENES",
+    "SexInference",
+    "audit_sex_concordance",
     "audited_merge",
     "check_alignment",
     "check_merge",
     "check_missing_labels",
     "check_sex_concordance",
+    "infer_sex",
+    "normalise_sex",
 ]
 
 LENGTH_MISMATCH = "alignment.length_mismatch"
@@ -312,11 +325,503 @@ def _key_index(df: pd.DataFrame, keys: list[str]) -> pd.Index:
     return pd.Index(df[keys].astype(str).agg("/".join, axis=1))
 
 
-def check_sex_concordance(*args: Any, **kwargs: Any) -> list[Finding]:
-    """Compare reported sex with sex inferred from XIST / chrY expression.
+# --- alignment.sex_discordance ----------------------------------------------------------------
 
-    See :func:`biodata_guard._sex.check_sex_concordance` for parameters.
+#: The sex-marker genes: symbol -> Ensembl gene id (GRCh38; versioned ids such as
+#: ``ENSG00000229807.12`` match too). XIST is expressed from the inactive X (female); the
+#: other five are chrY genes expressed in male cells.
+SEX_GENES: Mapping[str, str] = MappingProxyType(
+    {
+        "XIST": "ENSG00000229807",
+        "RPS4Y1": "ENSG00000129824",
+        "DDX3Y": "ENSG00000067048",
+        "KDM5D": "ENSG00000012817",
+        "UTY": "ENSG00000183878",
+        "EIF1AY": "ENSG00000198692",
+    }
+)
+Y_GENES = ("RPS4Y1", "DDX3Y", "KDM5D", "UTY", "EIF1AY")
+#: Prior count added to raw counts before log-CPM (as edgeR's ``cpm(log=TRUE)``).
+PRIOR_COUNT = 2.0
+#: AnnData ``.var`` columns that may hold gene symbols or Ensembl ids, in the order tried.
+GENE_ID_COLUMNS = (
+    "gene_symbols",
+    "gene_symbol",
+    "feature_name",
+    "gene_name",
+    "gene_names",
+    "symbol",
+    "gene_ids",
+    "gene_id",
+    "ensembl_id",
+    "feature_id",
+)
+_FEMALE = frozenset({"f", "female", "woman", "women", "girl", "fem", "2", "xx"})
+_MALE = frozenset({"m", "male", "man", "men", "boy", "1", "xy"})
+_SEP = r"[|:;,_\s]"
+
+
+def normalise_sex(values: Any) -> pd.Series:
+    """Reported sex as ``"female"`` / ``"male"`` / ``<NA>`` (unknown, missing, other).
+
+    F / female / woman / 2 / XX are female; M / male / man / 1 / XY male (case and
+    surrounding space ignored; ``1``/``2`` follow the PLINK coding, also as ``1.0``/``2.0``).
+    Everything else (NA, ``0``, unknown, other ...) is ``<NA>`` and is not compared.
+
+    Examples
+    --------
+    >>> normalise_sex(["F", " male", 2, "1.0", "unknown", None]).tolist()
+    ['female', 'male', 'female', 'male', <NA>, <NA>]
     """
-    from biodata_guard._sex import check_sex_concordance as _check
+    s = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
+    key = s.astype(str).str.strip().str.lower().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    out = pd.Series(pd.NA, index=s.index, dtype="string")
+    out[key.isin(_FEMALE) & s.notna()] = "female"
+    out[key.isin(_MALE) & s.notna()] = "male"
+    return out
 
-    return _check(*args, **kwargs)
+
+def _match_sex_genes(names: Any) -> dict[str, list[int]]:
+    """Positions of each sex gene among ``names`` (symbols or Ensembl ids, possibly versioned or
+    combined as ``ENSG...|XIST``), case-insensitive."""
+    upper = pd.Series(pd.Index(names).astype(str)).str.strip().str.upper()
+    found: dict[str, list[int]] = {}
+    for symbol, ensembl in SEX_GENES.items():
+        pattern = rf"(?:^|{_SEP})(?:{symbol}|{ensembl}(?:\.\d+)?)(?:$|{_SEP})"
+        hits = np.flatnonzero(upper.str.contains(pattern, regex=True).to_numpy())
+        if len(hits):
+            found[symbol] = hits.tolist()
+    return found
+
+
+@dataclass(frozen=True, eq=False)
+class SexInference:
+    """Sex inferred from XIST / chrY expression, one call per sample.
+
+    Attributes
+    ----------
+    status
+        ``"ok"``; ``"genes_absent"`` (none of the six genes is in the matrix);
+        ``"too_few_samples"`` (fewer than ``min_samples`` scored samples); ``"weak_signal"``
+        (the scores do not split into two clusters ``min_separation`` spreads apart: a
+        single-sex cohort, filtered or unexpressed genes). Only ``"ok"`` has calls.
+    genes
+        Symbol -> the matrix columns used for it.
+    score
+        Per sample (index: sample id): mean chrY expression minus XIST expression on the
+        transformed scale (high = male); NaN when not computable.
+    inferred
+        Per sample: ``"female"``, ``"male"``, ``"uncertain"`` (further than ``max_z`` robust SDs
+        from its cluster towards the other) or ``<NA>`` (not scored).
+    threshold, female_center, male_center, female_spread, male_spread, separation
+        The two-cluster split of the scores: cluster medians, robust SDs (1.4826 MAD), the
+        threshold equidistant in SDs from both, and the gap in pooled SDs.
+    transform
+        How values were scaled before scoring.
+    """
+
+    status: str
+    genes: Mapping[str, list[str]]
+    score: pd.Series
+    inferred: pd.Series
+    transform: str = ""
+    threshold: float = math.nan
+    female_center: float = math.nan
+    male_center: float = math.nan
+    female_spread: float = math.nan
+    male_spread: float = math.nan
+    separation: float = math.nan
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "genes": dict(self.genes),
+            "transform": self.transform,
+            "threshold": self.threshold,
+            "female_center": self.female_center,
+            "male_center": self.male_center,
+            "female_spread": self.female_spread,
+            "male_spread": self.male_spread,
+            "separation": self.separation,
+        }
+
+
+def _read_sex_columns(
+    view: MatrixView, cols: np.ndarray, chunk_size: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The given columns as a dense (n x len(cols)) array, read in row chunks (nothing else is
+    densified), and each row's total when the columns look like raw counts (decided on the first
+    chunk: non-negative integers)."""
+    values = np.empty((view.n_obs, len(cols)), dtype=np.float64)
+    totals: np.ndarray | None = None
+    for start, stop, block in view.iter_chunks(chunk_size):
+        sub = block[:, cols]
+        values[start:stop] = sub.toarray() if sp.issparse(sub) else np.asarray(sub)
+        if start == 0:
+            head = values[start:stop]
+            finite = head[np.isfinite(head)]
+            counts = bool(finite.size) and finite.min() >= 0 and np.all(finite == np.round(finite))
+            if counts:
+                totals = np.empty(view.n_obs, dtype=np.float64)
+        if totals is not None:
+            totals[start:stop] = np.asarray(block.sum(axis=1), dtype=np.float64).ravel()
+    return values, totals
+
+
+def _two_means(x: np.ndarray) -> int:
+    """Size of the lower cluster of the exact 1-D two-means split of sorted ``x``."""
+    s = x - x.mean()
+    n = len(s)
+    cs, cs2 = np.cumsum(s), np.cumsum(s**2)
+    k = np.arange(1, n)
+    left = cs2[:-1] - cs[:-1] ** 2 / k
+    right = (cs2[-1] - cs2[:-1]) - (cs[-1] - cs[:-1]) ** 2 / (n - k)
+    return int(np.argmin(left + right)) + 1
+
+
+def _spread(x: np.ndarray) -> float:
+    if len(x) < 2:
+        return 0.0
+    mad = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+    return mad if mad > 0 else float(np.std(x))
+
+
+def infer_sex(
+    X: Any,
+    *,
+    gene_symbols: Any = None,
+    chunk_size: int = DEFAULT_CHUNK_ROWS,
+    min_samples: int = 10,
+    min_separation: float = 4.0,
+    max_z: float = 4.0,
+) -> SexInference:
+    """Infer each sample's sex from XIST and chrY-gene expression.
+
+    Only the sex-gene columns are kept (read chunk by chunk; a sparse or backed matrix is never
+    densified). Values are put on a log scale whatever the units: raw counts (non-negative
+    integers) become log counts per million with a prior count of 2 (edgeR's ``cpm(log=TRUE)``
+    default, which keeps zero-or-one-count noise from spreading the clusters), scaled by each
+    sample's total over all genes; other non-negative values above 50 (TPM, CPM ...) are
+    log1p-transformed; log or scaled values are used as they are. The score is the mean
+    chrY-gene value minus the XIST value (either part alone when the other is absent). The
+    scores are split into two clusters (exact 1-D two-means); the upper one is male. A score
+    further than ``max_z`` robust SDs from its cluster's median towards the other cluster is
+    ``"uncertain"``.
+
+    Parameters
+    ----------
+    X
+        Samples x genes: AnnData, DataFrame, ndarray or scipy.sparse (or a MatrixView).
+    gene_symbols
+        Optional gene symbols / Ensembl ids aligned with the columns (e.g.
+        ``adata.var["feature_name"]``), matched in addition to the column names.
+    min_samples
+        Fewer scored samples give ``status="too_few_samples"``.
+    min_separation
+        Cluster medians closer than this many pooled robust SDs give ``status="weak_signal"``.
+    max_z
+        A call needs the score within this many robust SDs of its cluster's median on the
+        side facing the other cluster; scores further into the gap are ``"uncertain"``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> male = np.arange(40) % 2 == 0
+    >>> X = pd.DataFrame({"XIST": rng.poisson(np.where(male, 1, 300)),
+    ...                   "RPS4Y1": rng.poisson(np.where(male, 200, 0.5)),
+    ...                   "GAPDH": rng.poisson(1000, 40)})
+    >>> res = infer_sex(X)
+    >>> res.status, int((res.inferred == "male").sum())
+    ('ok', 20)
+    """
+    view = as_matrix(X)
+    found = _match_sex_genes(view.var_names)
+    if gene_symbols is not None:
+        symbols = pd.Index(pd.Series(gene_symbols, dtype=object).astype(str))
+        if len(symbols) != view.n_vars:
+            raise InputError(
+                f"{view.name}: gene_symbols has {len(symbols)} entries for {view.n_vars} columns",
+                path=view.name,
+                hint="Pass one symbol per column, e.g. adata.var['feature_name'].",
+            )
+        for symbol, hits in _match_sex_genes(symbols).items():
+            found[symbol] = sorted(set(found.get(symbol, [])) | set(hits))
+    genes = {sym: [str(view.var_names[i]) for i in found[sym]] for sym in SEX_GENES if sym in found}
+    empty = pd.Series(np.nan, index=view.obs_names, dtype=np.float64)
+    none = pd.Series(pd.NA, index=view.obs_names, dtype="string")
+    if not found:
+        return SexInference("genes_absent", MappingProxyType(genes), empty, none)
+    cols = np.array(sorted({i for hits in found.values() for i in hits}), dtype=np.int64)
+    values, totals = _read_sex_columns(view, cols, chunk_size)
+    finite = values[np.isfinite(values)]
+    if totals is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(totals > 0, 1e6 / totals, np.nan)
+        values = np.log((values + PRIOR_COUNT) * scale[:, None])
+        transform = f"log counts per million (per-sample totals, prior count {PRIOR_COUNT:g})"
+    elif finite.size and finite.min() >= 0 and finite.max() > 50:
+        values = np.log1p(values)
+        transform = "log1p"
+    else:
+        transform = "none (log or scaled values)"
+    where = {int(c): j for j, c in enumerate(cols)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        per_gene = {
+            sym: np.nanmean(values[:, [where[i] for i in found[sym]]], axis=1) for sym in found
+        }
+        y_part = [per_gene[g] for g in Y_GENES if g in per_gene]
+        score = np.zeros(view.n_obs)
+        if y_part:
+            score += np.nanmean(np.column_stack(y_part), axis=1)
+        if "XIST" in per_gene:
+            score -= per_gene["XIST"]
+    score_s = pd.Series(score, index=view.obs_names, dtype=np.float64)
+    ok = np.isfinite(score)
+    base = {"genes": MappingProxyType(genes), "score": score_s, "transform": transform}
+    if ok.sum() < max(2, min_samples):
+        return SexInference("too_few_samples", inferred=none, **base)
+    x = np.sort(score[ok])
+    k = _two_means(x)
+    low, high = x[:k], x[k:]
+    c_f, c_m = float(np.median(low)), float(np.median(high))
+    s_f, s_m = _spread(low), _spread(high)
+    if len(low) < 5 and len(high) >= 5:
+        s_f = s_m
+    if len(high) < 5 and len(low) >= 5:
+        s_m = s_f
+    gap = c_m - c_f
+    floor = 1e-9 * max(gap, 1e-12)
+    s_f, s_m = max(s_f, floor), max(s_m, floor)
+    pooled = math.sqrt((len(low) * s_f**2 + len(high) * s_m**2) / len(x))
+    separation = gap / pooled if pooled > 0 else math.inf
+    threshold = (c_f * s_m + c_m * s_f) / (s_f + s_m)
+    stats_ = {
+        "threshold": threshold,
+        "female_center": c_f,
+        "male_center": c_m,
+        "female_spread": s_f,
+        "male_spread": s_m,
+        "separation": separation,
+    }
+    if not separation >= min_separation:
+        return SexInference("weak_signal", inferred=none, **base, **stats_)
+    male = score > threshold
+    inside = np.where(male, score >= c_m - max_z * s_m, score <= c_f + max_z * s_f)
+    call = np.where(male, "male", "female").astype(object)
+    call[~inside] = "uncertain"
+    call[~ok] = None
+    inferred = pd.Series(call, index=view.obs_names).astype("string")
+    return SexInference("ok", inferred=inferred, **base, **stats_)
+
+
+def _align_to(values: Any, ids: pd.Index, name: str, what: str) -> pd.Series:
+    if isinstance(values, pd.Series):
+        index = pd.Index(values.index.astype(str))
+        if index.is_unique and ids.isin(index).any():
+            return values.set_axis(index).reindex(ids)
+    arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    if arr.ndim != 1 or len(arr) != len(ids):
+        raise InputError(
+            f"{name}: the {what} column must have one entry per matrix row; got {len(arr)} for "
+            f"{len(ids)} rows and no shared sample ids",
+            path=name,
+            hint="Pass a Series indexed by sample id (e.g. metadata.set_index('sample_id')"
+            "['sex']).",
+        )
+    return pd.Series(arr, index=ids)
+
+
+def check_sex_concordance(
+    X: Any,
+    sex: Any,
+    *,
+    gene_symbols: Any = None,
+    name: str | None = None,
+    sex_name: str = "metadata",
+    sex_col: str = "sex",
+    chunk_size: int = DEFAULT_CHUNK_ROWS,
+    min_samples: int = 10,
+    min_separation: float = 4.0,
+    max_z: float = 4.0,
+    min_per_sex: int = 3,
+    result: SexInference | None = None,
+) -> list[Finding]:
+    """Compare the reported sex with the sex inferred from XIST / chrY expression.
+
+    ``alignment.sex_discordance`` (error) lists the samples whose reported sex (normalised by
+    :func:`normalise_sex`; unknown values are skipped) contradicts a confident call of
+    :func:`infer_sex` — the classic sign of swapped samples or a broken merge. Its evidence
+    holds each listed sample's score, reported and inferred sex; uncertain calls are counted
+    but never reported as discordant.
+
+    When the expression does not separate into two clusters although the reported sex holds at
+    least ``min_per_sex`` samples of each sex, the check returns one ``alignment.sex_discordance``
+    *warning* saying that the reported sex cannot be verified, and why. It returns ``[]`` when
+    none of the six genes is in the matrix, with fewer than ``min_samples`` scored samples, and
+    for a weak signal in a (reported) single-sex cohort: an absent finding then means "not
+    checked", never "concordant" (:func:`infer_sex` gives the status).
+
+    Parameters
+    ----------
+    X
+        Samples x genes expression: AnnData, DataFrame, ndarray or scipy.sparse.
+    sex
+        Reported sex per sample: a Series indexed by sample id (aligned to the matrix rows by
+        id), or a sequence in row order.
+    gene_symbols
+        Optional symbols / Ensembl ids aligned with the columns when the column names are
+        neither (e.g. ``adata.var["feature_name"]``).
+    name, sex_name, sex_col
+        Names of the matrix, the table holding the sex column, and the column, for messages.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> male = np.arange(40) % 2 == 0
+    >>> X = pd.DataFrame({"XIST": rng.poisson(np.where(male, 1, 300)),
+    ...                   "RPS4Y1": rng.poisson(np.where(male, 200, 0.5)),
+    ...                   "GAPDH": rng.poisson(1000, 40)},
+    ...                  index=[f"s{i}" for i in range(40)])
+    >>> reported = pd.Series(np.where(male, "M", "F"), index=X.index)
+    >>> reported["s0"] = "F"  # swapped
+    >>> (f,) = check_sex_concordance(X, reported)
+    >>> f.check, str(f.severity), f.subjects
+    ('alignment.sex_discordance', 'error', ['s0'])
+    """
+    view = as_matrix(X, name=name)
+    label = name or view.name
+    res = result or infer_sex(
+        view,
+        gene_symbols=gene_symbols,
+        chunk_size=chunk_size,
+        min_samples=min_samples,
+        min_separation=min_separation,
+        max_z=max_z,
+    )
+    reported = normalise_sex(_align_to(sex, view.obs_names, sex_name, sex_col))
+    n_female = int((reported == "female").sum())
+    n_male = int((reported == "male").sum())
+    gene_list = ", ".join(res.genes)
+    where = f"{sex_name}, {sex_col}"
+    if res.status == "weak_signal" and min(n_female, n_male) >= min_per_sex:
+        return [
+            Finding(
+                SEX_DISCORDANCE,
+                Severity.WARNING,
+                f"{where}: the reported sex ({n_female} female, {n_male} male) cannot be "
+                f"verified: {gene_list} expression in {label} does not split into two sex "
+                f"clusters (separation {res.separation:.3g} < {min_separation:.3g} robust SDs)",
+                evidence={
+                    **res.evidence(),
+                    "min_separation": min_separation,
+                    "n_reported_female": n_female,
+                    "n_reported_male": n_male,
+                },
+                hint="Check that the sex genes are expressed and not filtered out, and that "
+                "the matrix rows are samples; biodata_guard.alignment.infer_sex(X).score shows "
+                "the per-sample scores.",
+                input=sex_name,
+            )
+        ]
+    if res.status != "ok":
+        return []
+    inferred = res.inferred.reindex(view.obs_names)
+    confident = inferred.isin(["female", "male"]).to_numpy(dtype=bool)
+    known = reported.notna().to_numpy(dtype=bool)
+    compared = confident & known
+    discordant = compared & (
+        reported.to_numpy(dtype=object, na_value=None) != inferred.to_numpy(dtype=object)
+    )
+    n_bad, n_compared = int(discordant.sum()), int(compared.sum())
+    if not n_bad:
+        return []
+    ids = view.obs_names[discordant]
+    shown = ids[:MAX_SUBJECTS]
+    uncertain = view.obs_names[(inferred == "uncertain").to_numpy(dtype=bool)]
+    pretty = [f"{i} (reported {reported[i]}, expression {inferred[i]})" for i in ids[:5]]
+    coding = (
+        " Most samples disagree: the column is probably coded the other way round "
+        "(PLINK: 1 = male, 2 = female)."
+        if n_bad > n_compared / 2
+        else ""
+    )
+    return [
+        Finding(
+            SEX_DISCORDANCE,
+            Severity.ERROR,
+            f"{where}: {fraction(n_bad, n_compared)} samples' reported sex contradicts "
+            f"{gene_list} expression in {label} ({preview(pretty, total=n_bad)}); swapped "
+            "samples or a broken merge",
+            evidence={
+                "n_discordant": n_bad,
+                "n_compared": n_compared,
+                "n_samples": view.n_obs,
+                "n_uncertain": len(uncertain),
+                "n_reported_unknown": int((~known).sum()),
+                "n_reported_female": n_female,
+                "n_reported_male": n_male,
+                **res.evidence(),
+                "scores": {i: float(res.score[i]) for i in shown},
+                "reported": {i: str(reported[i]) for i in shown},
+                "inferred": {i: str(inferred[i]) for i in shown},
+                "uncertain_samples": subjects(uncertain),
+            },
+            subjects=subjects(ids),
+            hint="Trace these samples back through the sample sheet and every merge "
+            "(biodata_guard.alignment.audited_merge shows what a merge did); fix the swapped "
+            "rows or drop them." + coding,
+            input=sex_name,
+        )
+    ]
+
+
+def _gene_symbols_from_var(fi: Any, view: MatrixView) -> Any:
+    """A ``.var`` column of an AnnData input holding symbols / Ensembl ids, when the matrix
+    column names match no sex gene."""
+    adata = fi.adata
+    if adata is None or _match_sex_genes(view.var_names):
+        return None
+    var = adata.var
+    if adata.raw is not None and len(var) != view.n_vars and len(adata.raw.var) == view.n_vars:
+        var = adata.raw.var
+    if len(var) != view.n_vars:
+        return None
+    for col in GENE_ID_COLUMNS:
+        if col in var.columns and _match_sex_genes(var[col].astype(str)):
+            return var[col].astype(str).to_numpy()
+    return None
+
+
+def audit_sex_concordance(ctx: AuditContext) -> list[Finding]:
+    """Sex concordance for what the audit configures.
+
+    Reads ``sex_col`` (nothing to do without it) from ``ctx.samples``, the first feature matrix
+    ``ctx.features[0].view`` (only its sex-gene columns are kept) and, for an AnnData input whose
+    var_names are neither symbols nor Ensembl ids, a ``.var`` column of :data:`GENE_ID_COLUMNS`.
+    Writes nothing to ``ctx.artifacts``. Reports nothing when the genes are absent (see
+    :func:`check_sex_concordance`).
+    """
+    cfg = ctx.config
+    col = cfg.sex_col
+    if col is None or ctx.samples is None or col not in ctx.samples.columns or not ctx.features:
+        return []
+    fi = ctx.features[0]
+    view = fi.view
+    samples = ctx.samples
+    if ctx.aligned and len(samples) == view.n_obs:
+        sex = pd.Series(samples[col].to_numpy(), index=view.obs_names)
+    else:
+        index = pd.Index(samples.index.astype(str))
+        if not index.is_unique or not view.obs_names.isin(index).any():
+            return []
+        sex = samples[col].set_axis(index).reindex(view.obs_names)
+    return check_sex_concordance(
+        view,
+        sex,
+        gene_symbols=_gene_symbols_from_var(fi, view),
+        name=fi.name,
+        sex_name=ctx.samples_name,
+        sex_col=col,
+        chunk_size=cfg.chunk_size,
+    )

@@ -29,6 +29,7 @@ CHECK_GROUPS: dict[str, str] = {
     "leakage": "biodata_guard.leakage:audit_leakage",
     "build": "biodata_guard.genome_build:audit_build",
     "units": "biodata_guard.units:audit_units",
+    "replicates": "biodata_guard.replicates:audit_replicates",
 }
 
 #: Check groups that read the feature matrices row by row, with the function that lists their
@@ -453,4 +454,4 @@ def _audit_alignment(ctx: AuditContext) -> list[Finding]:
             out += alignment.check_missing_labels(
                 ctx.samples[cfg.label_col], name=ctx.samples_name, label_col=cfg.label_col
             )
-    return out
+    return out + alignment.audit_sex_concordance(ctx)

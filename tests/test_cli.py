@@ -104,11 +104,17 @@ def test_fail_on_warning_turns_a_warning_into_a_gate_failure(small):
 def test_demo_audit_fails_the_gate_and_shows_the_planted_problems():
     proc = run_cli("audit", "--config", DEMO / "audit.yaml")
     assert proc.returncode == 1, proc.stderr
+    # Every problem make_demo.py plants (its docstring lists them).
     for check in (
         "alignment.order_mismatch",
+        "alignment.sex_discordance",
         "balance.unseen_class",
         "balance.imbalance",
         "balance.tiny_class",
+        "leakage.group_overlap",
+        "replicates.low_agreement",
+        "replicates.ceiling",
+        "units.detected",
     ):
         assert check in proc.stdout, check
     assert "Traceback" not in proc.stderr

@@ -65,6 +65,7 @@ def check_alignment(
     left_name: str = "features",
     right_name: str = "labels",
     key: str = "sample_id",
+    label_col: str = "label",
 ) -> list[Finding]:
     """Check that two inputs describe the same samples, once each, in the same order.
 
@@ -81,6 +82,8 @@ def check_alignment(
         Input names for messages.
     key
         Name of the id column (for messages and hints).
+    label_col
+        Name of the label column (for hints).
 
     Examples
     --------
@@ -98,7 +101,7 @@ def check_alignment(
                 f"{left_name} has {len(left)} rows but {right_name} has {len(right)}: "
                 "pairing them by position misaligns every row after the first difference",
                 evidence={f"n_{left_name}": len(left), f"n_{right_name}": len(right)},
-                hint=_hint(key),
+                hint=_hint(key, label_col),
                 input=right_name,
             )
         )
@@ -171,7 +174,7 @@ def check_alignment(
                 f"(e.g. {preview(mism)})",
                 evidence={"n_misplaced": moved, "n_rows": len(left)},
                 subjects=subjects(mism),
-                hint=_hint(key),
+                hint=_hint(key, label_col),
                 input=right_name,
             )
         )

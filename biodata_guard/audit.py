@@ -417,6 +417,7 @@ def _audit_alignment(ctx: AuditContext) -> list[Finding]:
                         left_name=fi.name,
                         right_name=name,
                         key=id_col,
+                        label_col=cfg.label_col or "label",
                     )
         for other in ctx.features[1:]:
             first = ctx.features[0]

@@ -108,6 +108,7 @@ def test_demo_audit_fails_the_gate_and_shows_the_planted_problems():
     for check in (
         "alignment.order_mismatch",
         "alignment.sex_discordance",
+        "build.unexpected",
         "balance.unseen_class",
         "balance.imbalance",
         "balance.tiny_class",

@@ -10,7 +10,7 @@ def test_demo_regenerates_byte_identical(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(["--out", str(tmp_path)])
-    for name in ("counts.csv.gz", "metadata.csv", "labels.csv"):
+    for name in ("counts.csv.gz", "metadata.csv", "labels.csv", "variants.vcf"):
         assert sha256(tmp_path / name) == sha256(DEMO / "data" / name), name
 
 

@@ -15,7 +15,9 @@ patients in 4 sequencing batches, a sample sheet (metadata.csv) and the labels i
 - 5 samples have their reported sex swapped (alignment.sex_discordance; XIST and chrY genes carry
   their real Ensembl ids);
 - 40 technical-replicate pairs (replicate_group), two of them with discordant diagnoses
-  (replicates.low_agreement).
+  (replicates.low_agreement);
+- variants.vcf holds the cohort's germline calls in GRCh37 while the config expects GRCh38
+  (build.unexpected).
 """
 
 from __future__ import annotations
@@ -110,6 +112,38 @@ def make(out: Path) -> None:
     sheet.to_csv(out / "metadata.csv", index=False)
     labels = meta[["sample_id", "diagnosis"]].sort_values(["diagnosis", "sample_id"])
     labels.to_csv(out / "labels.csv", index=False)
+    write_variants(out / "variants.vcf")
+
+
+def write_variants(path: Path, *, n_markers: int = 400, n_other: int = 200) -> None:
+    """Germline calls of the cohort, in GRCh37 (the config expects GRCh38): a headerless-build
+    VCF whose rsIDs and positions give its build away. A separate seed keeps the other files."""
+    from importlib.resources import files
+
+    rng = np.random.default_rng(SEED + 2)
+    panel = pd.read_csv(
+        files("biodata_guard") / "data" / "marker_snps_GRCh37_GRCh38.tsv.gz", sep="\t"
+    )
+    panel = panel[panel["chrom_GRCh37"].isin([str(c) for c in range(1, 23)])]
+    markers = panel.iloc[np.sort(rng.choice(len(panel), n_markers, replace=False))]
+    chrom = np.concatenate([markers["chrom_GRCh37"].to_numpy(), rng.integers(1, 23, n_other)])
+    pos = np.concatenate(
+        [markers["pos_GRCh37"].to_numpy(), rng.integers(1_000_000, 40_000_000, n_other)]
+    )
+    ids = np.concatenate([markers["rsid"].to_numpy(), np.full(n_other, ".")])
+    calls = pd.DataFrame({"chrom": chrom.astype(str), "pos": pos, "id": ids})
+    calls["order"] = calls["chrom"].astype(int)
+    calls = calls.sort_values(["order", "pos"], kind="stable")
+    bases = np.array(list("ACGT"))
+    ref = rng.integers(0, 4, len(calls))
+    alt = (ref + rng.integers(1, 4, len(calls))) % 4
+    lines = ["##fileformat=VCFv4.2", "##source=biodata_guard demo (seeded)"]
+    lines.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
+    for (c, p_, i), r_, a_ in zip(
+        calls[["chrom", "pos", "id"]].itertuples(index=False), ref, alt, strict=True
+    ):
+        lines.append(f"{c}\t{p_}\t{i}\t{bases[r_]}\t{bases[a_]}\t50\tPASS\t.")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -123,6 +123,14 @@ def as_matrix(data: Any, *, layer: str | None = None, name: str | None = None) -
             var_names = data.var_names
         if X is None:
             raise InputError(f"{label}: .X is empty (None)", path=label, hint="Pass a layer=.")
+        dtype = np.dtype(getattr(X, "dtype", np.float64))
+        if not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+            where = ".X" if layer is None else ("raw.X" if layer == "raw" else f"layers['{layer}']")
+            raise InputError(
+                f"{label}: {where} must be numeric; got dtype {dtype} instead",
+                path=label,
+                hint="Write numbers into the matrix (text such as gene symbols belongs in .var).",
+            )
         return MatrixView(
             X=X,
             obs_names=pd.Index(data.obs_names.astype(str)),

@@ -389,17 +389,28 @@ def load_config(path: str | Path, **overrides: Any) -> AuditConfig:
     """
     path = Path(path)
     name = str(path)
+    if path.is_dir():
+        raise ConfigError(f"{name}: is a directory, not a config file", hint="Name the YAML file.")
     if not path.is_file():
         raise ConfigError(f"{name}: config file does not exist", hint="Check the --config path.")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.constructor.ConstructorError as exc:
+        raise ConfigError(
+            f"{name}: uses a YAML tag that is refused ({exc.problem}); configs are loaded "
+            "safely and never construct Python objects",
+            hint="Remove the '!!' tag and write plain YAML values.",
+        ) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"{name}: not valid YAML ({str(exc).splitlines()[0]})",
             hint="Fix the YAML syntax (indentation with spaces, 'key: value').",
         ) from None
     if raw is None:
-        raw = {}
+        raise ConfigError(
+            f"{name}: the config is empty (no sections, only blank or comment lines)",
+            hint=f"Write at least the inputs section; sections are {', '.join(_BY_SECTION)}.",
+        )
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{name}: the top level must be a mapping of sections; got {type(raw).__name__}",

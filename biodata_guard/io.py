@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io as _io
 import os
+import re
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ INVALID = "input.invalid"
 BACKED_THRESHOLD_BYTES = 1 << 30
 
 _TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t", ".tab": "\t"}
+_DELIMITERS = (",", "\t", ";", "|")
 _REFUSED = {
     ".pkl": "pickle",
     ".pickle": "pickle",
@@ -101,12 +103,32 @@ def _open_text(path: Path) -> Iterator[_io.TextIOBase]:
         yield fh
 
 
-def _header_line(path: Path) -> str:
+def _header_line(path: Path) -> tuple[str, int]:
+    """The header line and the number of physical lines before it.
+
+    Leading blank lines and ``#`` comment lines are skipped; a ``#`` line directly followed by a
+    line with the same (non-zero) number of delimiters is the header itself (``#sample_id,...``).
+    """
+    comment: tuple[str, int] | None = None
     try:
         with _open_text(path) as fh:
-            for line in fh:
-                if line.strip() and not line.startswith("#"):
-                    return line.rstrip("\r\n")
+            for i, line in enumerate(fh):
+                if "\x00" in line:
+                    raise InputError(
+                        f"{path}: holds NUL bytes: a binary file, not a text table",
+                        path=str(path),
+                        hint="Pass the table itself (CSV/TSV, Parquet or h5ad), not a binary file.",
+                        check=UNREADABLE,
+                    )
+                text = line.rstrip("\r\n")
+                if not text.strip():
+                    continue
+                if text.startswith("#"):
+                    comment = (text, i)
+                    continue
+                if comment is not None and _same_fields(comment[0], text):
+                    return comment
+                return text, i
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(
             f"{path}: cannot be decompressed ({exc}); the gzip file is truncated or corrupt",
@@ -128,10 +150,14 @@ def _header_line(path: Path) -> str:
     )
 
 
+def _same_fields(a: str, b: str) -> bool:
+    return any(a.count(d) == b.count(d) > 0 for d in _DELIMITERS)
+
+
 def _delimiter(path: Path, header: str) -> str:
     suffix, _ = _suffixes(path)
     expected = _TABLE_SUFFIXES.get(suffix)
-    counts = {d: header.count(d) for d in (",", "\t", ";", "|")}
+    counts = {d: header.count(d) for d in _DELIMITERS}
     best = max(counts, key=lambda d: counts[d])
     if expected is not None and counts[expected] > 0:
         return expected
@@ -195,13 +221,14 @@ def read_table(path: str | Path, *, name: str | None = None, min_columns: int = 
             df = df.reset_index()
         columns = [str(c) for c in df.columns]
     else:
-        header = _header_line(p)
+        header, n_skip = _header_line(p)
         sep = _delimiter(p, header)
         columns = next(csv.reader([header], delimiter=sep))
         try:
             df = pd.read_csv(
                 p,
                 sep=sep,
+                skiprows=n_skip,
                 comment=None,
                 encoding="utf-8-sig",
                 dtype=None,
@@ -255,7 +282,31 @@ def read_table(path: str | Path, *, name: str | None = None, min_columns: int = 
             path=label,
             hint="Regenerate the file; it holds no samples.",
         )
+    if suffix not in (".parquet", ".pq"):
+        _check_short_rows(df, label, sep)
     return df
+
+
+def _check_short_rows(df: pd.DataFrame, label: str, sep: str) -> None:
+    """Rows written with another delimiter read as one field (pandas fills the rest with NaN)."""
+    if df.shape[1] < 2:
+        return
+    short = df.iloc[:, -1].isna()
+    if not short.any():
+        return
+    short &= df.loc[short, df.columns[1:]].isna().all(axis=1).reindex(df.index, fill_value=False)
+    others = [d for d in _DELIMITERS if d != sep]
+    first = df.loc[short, df.columns[0]].astype(str)
+    bad = first[first.map(lambda v: any(d in v for d in others))]
+    if len(bad):
+        other = next(d for d in others if d in bad.iloc[0])
+        raise InputError(
+            f"{label}: {len(bad)} row(s) are {_name(other)}-separated in a {_name(sep)}-separated "
+            f"file and read as one field each (first: data row {bad.index[0] + 1}, "
+            f"{bad.iloc[0][:60]!r}); mixed delimiters",
+            path=label,
+            hint="Use one delimiter throughout (re-export the table, or fix the pasted rows).",
+        )
 
 
 @contextlib.contextmanager
@@ -300,15 +351,69 @@ def read_h5ad(path: str | Path, *, backed: bool | None = None, name: str | None 
             warnings.filterwarnings("ignore", message="Observation names are not unique")
             adata = ad.read_h5ad(p, backed="r" if backed else None)
     except Exception as exc:  # h5py/anndata raise OSError, KeyError, TypeError ... when corrupt
+        raise _h5ad_error(exc, label) from None
+    if adata.n_obs == 0 or adata.n_vars == 0:
         raise InputError(
-            f"{label}: not a readable h5ad file ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'corrupt'}); it is truncated or corrupt",
+            f"{label}: holds no data ({adata.n_obs} observations x {adata.n_vars} variables)",
             path=label,
-            hint="Re-write it with adata.write_h5ad(); check the transfer (sha256) if copied.",
-            check=UNREADABLE,
-        ) from None
+            hint="Check the step that wrote it (a filter that removed every cell or gene?).",
+        )
     _check_unique(adata.obs_names, label, "obs_names", "adata.obs_names_make_unique()")
+    for where in ("obs", "var"):
+        _check_column_types(getattr(adata, where), label, where)
     return adata
+
+
+def _h5ad_error(exc: Exception, label: str) -> InputError:
+    text = str(exc).splitlines()[0] if str(exc) else "corrupt"
+    encoding = re.search(r"encoding_type='([^']*)'", text)
+    if type(exc).__name__ == "IORegistryError" and encoding:
+        # An element written with an encoding anndata does not know: report it, never guess.
+        note = " ".join(getattr(exc, "__notes__", []))
+        key = re.search(r"reading key '([^']*)' of .* from (\S+)", note)
+        where = f"{key.group(2).rstrip('/')}/{key.group(1)}" if key else "an element"
+        return InputError(
+            f"{label}: {where} has the unknown encoding '{encoding.group(1)}'; it was not read "
+            "(h5ad elements of unexpected types are refused, never interpreted)",
+            path=label,
+            hint="Re-write the file with anndata (adata.write_h5ad()) from a trusted source, or "
+            "drop the element.",
+            check=UNREADABLE,
+        )
+    return InputError(
+        f"{label}: not a readable h5ad file ({type(exc).__name__}: {text}); it is truncated or "
+        "corrupt",
+        path=label,
+        hint="Re-write it with adata.write_h5ad(); check the transfer (sha256) if copied.",
+        check=UNREADABLE,
+    )
+
+
+def _check_column_types(df: pd.DataFrame, label: str, where: str) -> None:
+    """Table columns of an h5ad must hold numbers, booleans, strings, dates or categories."""
+    plain = (str, bool, int, float, np.number, np.bool_)
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = pd.Series(s.cat.categories)
+        if isinstance(s.dtype, pd.StringDtype) or s.dtype.kind in "biufcmM":
+            continue
+        if s.dtype.kind == "O":
+            values = s[s.notna()]
+            odd = values[values.map(lambda v: not isinstance(v, plain))]
+            if odd.empty:
+                continue
+            kind = type(odd.iloc[0]).__name__
+        else:  # raw bytes, opaque or structured records
+            kind = {"V": "opaque binary", "S": "raw byte"}.get(s.dtype.kind, "untyped")
+        raise InputError(
+            f"{label}: .{where} column '{col}' holds {kind} values "
+            f"(dtype {s.dtype}), not numbers, strings or categories",
+            path=label,
+            column=str(col),
+            hint=f"Convert or drop it before writing: adata.{where}['{col}'] = "
+            f"adata.{where}['{col}'].astype(str), or del adata.{where}['{col}'].",
+        )
 
 
 def _check_unique(index: pd.Index, label: str, what: str, fix: str) -> None:
@@ -377,6 +482,24 @@ def _matrix_frame(df: pd.DataFrame, label: str) -> pd.DataFrame:
     values = df.drop(columns=id_col)
     values.index = pd.Index(df[id_col].astype(str), name=str(id_col))
     bad_cols = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+    for col in values.columns:
+        # pandas reads integers past 2**63 - 1 as uint64, past 2**64 - 1 as Python ints (object)
+        if values[col].dtype == np.uint64:
+            big = values[col] > np.iinfo(np.int64).max
+        elif col in bad_cols:
+            big = values[col].map(lambda v: isinstance(v, int) and not -(2**63) <= v < 2**63)
+        else:
+            continue
+        if big.any():
+            raise InputError(
+                f"{label}: column '{col}' holds {int(big.sum())} integer(s) beyond the 64-bit "
+                f"range, first at row '{values.index[big.to_numpy()][0]}': "
+                f"{values.loc[big, col].iloc[0]}; no count or measurement is that large (a "
+                "negative number wrapped to unsigned, or an overflow)",
+                path=label,
+                column=str(col),
+                hint="Fix the cells at the source (an overflow or a pasted id?) and re-export.",
+            )
     if bad_cols:
         col = bad_cols[0]
         coerced = pd.to_numeric(values[col], errors="coerce")

@@ -15,6 +15,7 @@ from biodata_guard.findings import Finding, Severity
 __all__ = [
     "IMBALANCE",
     "LABEL_VARIANTS",
+    "SINGLE_CLASS",
     "SPLIT_SHIFT",
     "SUMMARY",
     "TINY_CLASS",
@@ -30,6 +31,7 @@ IMBALANCE = "balance.imbalance"
 SPLIT_SHIFT = "balance.split_shift"
 UNSEEN_CLASS = "balance.unseen_class"
 TINY_CLASS = "balance.tiny_class"
+SINGLE_CLASS = "balance.single_class"
 LABEL_VARIANTS = "balance.label_variants"
 
 _METRIC_HINT = (
@@ -61,6 +63,7 @@ def check_class_balance(
     majority-class baseline accuracy, against which any reported accuracy must be read.
     ``balance.tiny_class`` (warning; error below 2 samples) for classes with fewer than
     ``min_class_size`` samples (default ``n_folds``: too few to stratify ``n_folds`` folds).
+    ``balance.single_class`` (error) when every labelled sample has the same label.
 
     Examples
     --------
@@ -98,6 +101,20 @@ def check_class_balance(
             input=name,
         )
     ]
+    if k == 1:
+        out.append(
+            Finding(
+                SINGLE_CLASS,
+                Severity.ERROR,
+                f"{name}, {label_col}: all {n} labelled samples are '{majority}'; with one class "
+                "there is nothing to learn and every accuracy is 100%",
+                evidence={"n_samples": n, "n_classes": 1, "class": majority},
+                subjects=[majority],
+                hint=f"Check the filter or join that produced '{label_col}': it may have dropped "
+                "every other class (compare value_counts() before and after each step).",
+                input=name,
+            )
+        )
     rare = fractions[fractions < min_class_fraction]
     if k > 1 and (ratio > max_imbalance_ratio or len(rare)):
         out.append(

@@ -142,9 +142,11 @@ def _run(args: argparse.Namespace) -> int:
     if not (cfg.features or cfg.labels or cfg.metadata or cfg.coords):
         from biodata_guard.errors import ConfigError
 
+        where = f"{config_path}: " if config_path else ""
         raise ConfigError(
-            "no input given",
-            hint="Pass --config audit.yaml, or --features/--labels/--metadata/--coords.",
+            f"{where}no input given (no features, labels, metadata or coords)",
+            hint="Pass --config audit.yaml with an inputs section, or "
+            "--features/--labels/--metadata/--coords.",
         )
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     report = audit(cfg, only=only, progress=progress)

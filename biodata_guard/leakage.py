@@ -95,8 +95,8 @@ def _require_columns(df: pd.DataFrame, cols: Sequence[str], name: str) -> None:
 def _as_str(values: Any) -> pd.Series:
     """Values as strings with missing values kept as NA (pandas would render NaN as 'nan')."""
     s = pd.Series(values).reset_index(drop=True)
-    out = s.astype(object).where(s.notna(), None)
-    return out.map(lambda v: None if v is None else str(v))
+    # Not astype(object).where(...): under pandas 3 that leaves NaN in place of None.
+    return pd.Series([None if pd.isna(v) else str(v) for v in s], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -1738,7 +1738,8 @@ def group_split(
     patient seen in two families links them). With ``label_col`` the split is one fold of
     ``sklearn.model_selection.StratifiedGroupKFold(n_splits=round(1 / test_size),
     shuffle=True, random_state=seed)`` -- the fold whose size is closest to ``test_size`` -- so
-    class proportions are kept as far as the groups allow; without it, ``GroupShuffleSplit``.
+    class proportions are kept as far as the groups allow; without it (or when the classes are
+    too small to stratify), ``GroupShuffleSplit``.
 
     Parameters
     ----------
@@ -1798,15 +1799,19 @@ def group_split(
     dummy = np.zeros((n, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        if label_col is None:
-            gss = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-            _, test = next(gss.split(dummy, groups=groups))
-        else:
+        test = None
+        if label_col is not None:
             y = _as_str(metadata[label_col]).fillna(_MISSING).to_numpy()
             k = min(n_groups, max(2, round(1.0 / float(test_size))))
             cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-            folds = [t for _, t in cv.split(dummy, y, groups)]
-            test = min(folds, key=lambda t: abs(len(t) / n - test_size))
+            try:
+                folds = [t for _, t in cv.split(dummy, y, groups)]
+                test = min(folds, key=lambda t: abs(len(t) / n - test_size))
+            except ValueError:  # classes too small to stratify: group the split only
+                test = None
+        if test is None:
+            gss = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+            _, test = next(gss.split(dummy, groups=groups))
     values = np.full(n, "train", dtype=object)
     values[test] = "test"
     return pd.Series(values, index=metadata.index, name="split")

@@ -745,7 +745,8 @@ class _Scan:
 def _scan_block(block: Any, start: int, stop: int, *, m: int, lengths: np.ndarray | None) -> _Scan:
     """One block's part of the scan: a block-sized :class:`_Scan` (runs on Dask workers)."""
     part = _Scan(block.shape[0], m, lengths)
-    part.fill(0, block.shape[0], block)
+    with np.errstate(all="ignore"):  # NaN/inf cells are counted and reported, not warned about
+        part.fill(0, block.shape[0], block)
     part.lengths = None  # not needed by absorb; keep the part small
     return part
 
@@ -1316,8 +1317,9 @@ def _detect(
     lengths, lengths_info = _view_lengths(view, gene_lengths, strict=strict_lengths)
     scan = _scan(view, lengths, chunk_size)
     lo = 1.0 - max_filtered_share
-    dec = _classify(scan, has_lengths=lengths is not None, lo=lo)
-    return _build_call(view, scan, dec, lengths_info=lengths_info, lo=lo), scan
+    with np.errstate(all="ignore"):
+        dec = _classify(scan, has_lengths=lengths is not None, lo=lo)
+        return _build_call(view, scan, dec, lengths_info=lengths_info, lo=lo), scan
 
 
 def detect_units(

@@ -98,3 +98,18 @@ def test_label_variants_with_case_and_trailing_space():
     }
     assert f.evidence["n_affected_samples"] == len(sheet)
     assert balance.check_label_variants(cohort(100, seed=6)["label"]) == []
+
+
+def test_a_single_class_is_an_error_not_a_silent_pass():
+    y = pd.Series(["tumour"] * 40 + [None] * 3)
+    found = balance.check_class_balance(y, name="labels.csv", label_col="diagnosis")
+    assert [f.check for f in found] == [balance.SUMMARY, balance.SINGLE_CLASS]
+    single = found[1]
+    assert single.severity == "error"
+    assert single.evidence == {"n_samples": 40, "n_classes": 1, "class": "tumour"}
+    assert "labels.csv, diagnosis: all 40 labelled samples are 'tumour'" in single.message
+
+
+def test_two_classes_are_not_a_single_class():
+    y = pd.Series(["tumour"] * 40 + ["normal"] * 40)
+    assert not by_id(balance.check_class_balance(y), balance.SINGLE_CLASS)

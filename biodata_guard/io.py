@@ -456,6 +456,10 @@ def read_features(
         if suffix == ".h5ad":
             adata = read_h5ad(p, backed=backed, name=label)
             return FeatureInput(label, as_matrix(adata, layer=layer, name=label), str(p), adata)
+        if suffix in (".parquet", ".pq"):
+            streamed = _streamed_parquet(p, label, backed, orientation, sample_ids)
+            if streamed is not None:
+                return streamed
         df = read_table(p, name=label, min_columns=2)
         df = _matrix_frame(df, label)
         path: str | None = str(p)
@@ -474,6 +478,112 @@ def read_features(
     df = _orient(df, label, orientation, sample_ids)
     _check_unique(pd.Index(df.index.astype(str)), label, "sample ids", "drop or rename duplicates")
     return FeatureInput(label, as_matrix(df, name=label), path)
+
+
+class ParquetRows:
+    """The numeric columns of a samples x features Parquet table as a read-only matrix whose
+    rows are read row group by row group (memory: the row groups a request touches, one at a
+    time). Pickles by path, so Dask workers read their own blocks."""
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, path: str, columns: list[str]) -> None:
+        import pyarrow.parquet as pq
+
+        self.path, self.columns = path, columns
+        meta = pq.ParquetFile(path).metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.shape = (int(meta.num_rows), len(columns))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "columns": self.columns}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["columns"])
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if isinstance(index, tuple):  # dask asks for (rows, columns)
+            rows, cols = index
+            return self[rows][:, cols]
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.shape[0])
+            positions = np.arange(start, stop, step)
+        else:
+            positions = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        import pyarrow.parquet as pq
+
+        out = np.empty((len(positions), self.shape[1]))
+        groups = np.searchsorted(self.starts, positions, side="right") - 1
+        handle = pq.ParquetFile(self.path)
+        for g in np.unique(groups):
+            table = handle.read_row_group(int(g), columns=self.columns)
+            block = np.column_stack([c.to_numpy().astype(np.float64) for c in table.columns])
+            take = groups == g
+            out[take] = block[positions[take] - self.starts[g]]
+        return out
+
+
+def _streamed_parquet(
+    p: Path, label: str, backed: bool | None, orientation: str, sample_ids: pd.Index | None
+) -> FeatureInput | None:
+    """A large samples x features Parquet matrix streamed by row groups; None when the table is
+    small (or features x samples) and is better read whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if backed is None:
+        backed = p.stat().st_size > BACKED_THRESHOLD_BYTES
+    if not backed or orientation == "features_x_samples":
+        return None
+    try:
+        schema = pq.read_schema(p)
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        raise InputError(
+            f"{label}: not a readable Parquet file ({type(exc).__name__}: {exc})",
+            path=label,
+            hint="Re-export the table with DataFrame.to_parquet().",
+            check=UNREADABLE,
+        ) from None
+    names = [n for n in schema.names if not n.startswith("__index_level_")]
+    id_col, features = names[0], names[1:]
+    if orientation == "auto" and sample_ids is not None:
+        ids = set(map(str, sample_ids))
+        if len(ids.intersection(features)) > 0:
+            return None  # features x samples: transposed after a whole read
+    bad = [n for n in features if not _numeric_arrow(schema.field(n).type, pa)]
+    if bad:
+        raise InputError(
+            f"{label}: matrix columns must be numeric; column '{bad[0]}' is "
+            f"{schema.field(bad[0]).type} ({len(bad)} non-numeric column(s) in all)",
+            path=label,
+            column=bad[0],
+            hint="Fix or remove the text columns, or move annotation columns to the metadata "
+            "table.",
+        )
+    dupes = sorted(set(pd.Index(names)[pd.Index(names).duplicated()]))
+    if dupes:
+        raise InputError(
+            f"{label}: duplicate column names {dupes}",
+            path=label,
+            column=dupes[0],
+            hint="Rename or drop the duplicated columns.",
+        )
+    ids = pd.Index(pq.read_table(p, columns=[id_col]).column(0).to_pandas().astype(str))
+    _check_unique(ids, label, "sample ids", "drop or rename duplicates")
+    view = MatrixView(
+        X=ParquetRows(str(p), features),
+        obs_names=ids,
+        var_names=pd.Index(features),
+        name=label,
+        backed=True,
+    )
+    return FeatureInput(label, view, str(p))
+
+
+def _numeric_arrow(kind: Any, pa: Any) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
 
 def _matrix_frame(df: pd.DataFrame, label: str) -> pd.DataFrame:

@@ -177,3 +177,41 @@ def test_h5ad_with_duplicate_obs_names(tmp_path):
     a.write_h5ad(tmp_path / "dup.h5ad")
     with pytest.raises(InputError, match="obs_names are not unique"):
         read_h5ad(tmp_path / "dup.h5ad")
+
+
+def test_large_parquet_matrices_are_streamed_by_row_group(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from biodata_guard._stream import shared_pass
+    from biodata_guard.io import ParquetRows, read_features
+    from biodata_guard.leakage import _RowHashes
+
+    rng = np.random.default_rng(0)
+    X = rng.poisson(3.0, (250, 12)).astype(float)
+    df = pd.DataFrame(X, columns=[f"g{j}" for j in range(12)])
+    df.insert(0, "sample_id", [f"s{i}" for i in range(250)])
+    path = tmp_path / "m.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=40)
+    streamed = read_features(path, backed=True)
+    whole = read_features(path, backed=False)
+    assert isinstance(streamed.view.X, ParquetRows)
+    assert streamed.view.X.starts.tolist() == [0, 40, 80, 120, 160, 200, 240, 250]
+    assert list(streamed.view.obs_names) == list(whole.view.obs_names)
+    np.testing.assert_array_equal(streamed.view.rows(slice(35, 85)), X[35:85])
+    np.testing.assert_array_equal(streamed.view.rows(np.array([3, 41, 249])), X[[3, 41, 249]])
+    hashes = []
+    for fi in (streamed, whole):
+        shared_pass(fi.view, {"h": _RowHashes(*fi.view.shape)}, chunk_size=64)
+        hashes.append(fi.view.memo["h"].h1)
+    np.testing.assert_array_equal(*hashes)
+
+
+def test_streamed_parquet_with_a_text_column_is_refused_by_name(tmp_path):
+    from biodata_guard.io import read_features
+
+    df = pd.DataFrame({"sample_id": ["a", "b"], "g1": [1.0, 2.0], "note": ["x", "y"]})
+    path = tmp_path / "m.parquet"
+    df.to_parquet(path)
+    with pytest.raises(InputError, match=r"m.parquet: matrix columns must be numeric; column 'note'"):
+        read_features(path, backed=True)

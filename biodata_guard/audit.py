@@ -30,6 +30,7 @@ CHECK_GROUPS: dict[str, str] = {
     "build": "biodata_guard.genome_build:audit_build",
     "units": "biodata_guard.units:audit_units",
     "replicates": "biodata_guard.replicates:audit_replicates",
+    "probe": "biodata_guard.probe:audit_probe",
 }
 
 #: Check groups that read the feature matrices row by row, with the function that lists their

@@ -116,6 +116,8 @@ def test_demo_audit_fails_the_gate_and_shows_the_planted_problems():
         "replicates.low_agreement",
         "replicates.ceiling",
         "units.detected",
+        "batch.predictable",
+        "probe.summary",
     ):
         assert check in proc.stdout, check
     assert "Traceback" not in proc.stderr

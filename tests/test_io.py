@@ -213,5 +213,7 @@ def test_streamed_parquet_with_a_text_column_is_refused_by_name(tmp_path):
     df = pd.DataFrame({"sample_id": ["a", "b"], "g1": [1.0, 2.0], "note": ["x", "y"]})
     path = tmp_path / "m.parquet"
     df.to_parquet(path)
-    with pytest.raises(InputError, match=r"m.parquet: matrix columns must be numeric; column 'note'"):
+    with pytest.raises(
+        InputError, match=r"m.parquet: matrix columns must be numeric; column 'note'"
+    ):
         read_features(path, backed=True)

@@ -1,0 +1,475 @@
+"""The probe's private core: streaming preprocessing (numpy / scipy) and the JAX model.
+
+Nothing here runs on import: ``jax`` and ``optax`` are imported inside the functions, and each
+compiled program is built on first use and cached for the process. :mod:`biodata_guard.probe`
+hands the model padded arrays of bucketed shapes, so probes of similar size reuse one program.
+
+Preprocessing. Rows are transformed chunk by chunk into CSR (dense blocks too, so sparse and
+dense inputs give bit-identical results); one pass accumulates per-fold feature sums, a
+randomised SVD with implicit centring and scaling fits each fold's basis on a subsample of its
+training rows, a second pass projects the held-out rows. Two threads share the chunk work (the
+sparse products and ufuncs release the GIL); results are combined in row order.
+
+The fit. Features arrive whitened on the training rows (mean 0, covariance I, or 0 along
+directions without variance). For the mean softmax cross-entropy, Böhning's bound gives
+Hessian <= 1/2 (I - 11'/K) (x) E[x x'] <= 1/2 I, so gradient descent with the step
+``1 / (1/2 + l2)`` (``optax.sgd``) is a majorise-minimise iteration: the loss can never rise, and
+on whitened data its first step from zero already points along the class means (an LDA-like
+solution). A few dozen steps reach the held-out balanced accuracy of the exact optimum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from biodata_guard._adapters import MatrixView
+from biodata_guard.errors import InputError
+
+TARGET_SUM = 1e4  # library size counts are normalised to before log1p (scanpy's convention)
+SVD_OVERSAMPLE = 10
+SVD_POWER_ITERATIONS = 4  # measured: 1 -> 0.50, 2 -> 0.55, 4 -> 0.60 balanced accuracy (exact 0.61)
+WHITEN_RTOL = 1e-6  # components with less variance than this share of the largest are dropped
+WORKERS = 2  # threads for the passes and the per-fold SVDs
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def transform_block(block: Any, transform: str, name: str, start: int) -> sp.csr_matrix:
+    """A CSR float32 copy of ``block`` after the transform (dense blocks go through CSR too,
+    so sparse and dense inputs give bit-identical results)."""
+    B = sp.csr_matrix(block, dtype=np.float32, copy=True)
+    B.sum_duplicates()
+    data = B.data
+    bad = ~np.isfinite(data)
+    if bad.any():
+        row = int(np.searchsorted(B.indptr, np.flatnonzero(bad)[0], side="right") - 1)
+        raise InputError(
+            f"{name}: the matrix holds {int(bad.sum())} NaN/inf value(s) in rows {start}.."
+            f"{start + B.shape[0] - 1} (first in row {start + row}); the probe needs finite values",
+            path=name,
+            hint="Impute or drop the non-finite values first (see the units.invalid_values "
+            "finding), e.g. X[~np.isfinite(X)] = 0.",
+        )
+    if transform in ("counts", "log1p") and data.size and data.min() < 0:
+        raise InputError(
+            f"{name}: transform '{transform}' needs non-negative values; the matrix has "
+            f"negative values in rows {start}..{start + B.shape[0] - 1}",
+            path=name,
+            hint="Pass transform='none' for log-transformed or scaled data.",
+        )
+    if transform == "counts":
+        lib = np.asarray(B.sum(axis=1)).ravel()
+        scale = np.divide(TARGET_SUM, lib, out=np.zeros_like(lib), where=lib > 0)
+        data *= np.repeat(scale.astype(np.float32), np.diff(B.indptr))
+    if transform in ("counts", "log1p"):
+        np.log1p(data, out=data)
+    return B
+
+
+def randomized_basis(
+    L: sp.csr_matrix, mean: np.ndarray, inv_sd: np.ndarray, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` right singular vectors (G, k) and values of ``(L - mean) * inv_sd``, never
+    formed: randomised range finder with power iterations (Halko et al. 2011)."""
+    Ls = L.copy()
+    Ls.data *= inv_sd.astype(np.float32)[Ls.indices]
+    Lt = Ls.T.tocsr()
+    c = mean * inv_sd
+    m, G = Ls.shape
+    width = min(k + SVD_OVERSAMPLE, m, G)
+
+    # The sparse products run in float32 (the matrix's precision, no upcast copies); the
+    # centring terms and the small dense algebra in float64.
+    def A(Q: np.ndarray) -> np.ndarray:
+        return (Ls @ Q.astype(np.float32)).astype(np.float64) - (c @ Q)[None, :]
+
+    def At(P: np.ndarray) -> np.ndarray:
+        return (Lt @ P.astype(np.float32)).astype(np.float64) - np.outer(c, P.sum(axis=0))
+
+    Y = A(rng.standard_normal((G, width)))
+    Q = np.linalg.qr(Y)[0]
+    for _ in range(SVD_POWER_ITERATIONS):
+        Q = np.linalg.qr(A(At(Q)))[0]
+    Bt = At(Q)  # (G, width) = A' Q
+    ev, U = np.linalg.eigh(Bt.T @ Bt)
+    order = np.argsort(ev)[::-1][:k]
+    s = np.sqrt(np.maximum(ev[order], 0.0))
+    V = Bt @ U[:, order] / np.where(s > 0, s, 1.0)
+    # Fix signs (largest loading positive) so the basis is reproducible.
+    flip = np.sign(V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])])
+    return V * np.where(flip == 0, 1.0, flip), s
+
+
+def whitener(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(mean, W) with ``(Z - mean) @ W`` of identity covariance on the rows of Z; rank."""
+    mean = Z.mean(axis=0)
+    C = np.cov(Z - mean, rowvar=False, bias=True).reshape(Z.shape[1], Z.shape[1])
+    ev, E = np.linalg.eigh(C)
+    keep = ev > WHITEN_RTOL * max(ev.max(initial=0.0), 1e-300)
+    scale = np.zeros_like(ev)
+    scale[keep] = 1.0 / np.sqrt(ev[keep])
+    return mean, E * scale, int(keep.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class FoldBasis:
+    """One fold's fitted preprocessing: ``z = L @ projection - offset`` is the whitened
+    embedding of transformed rows ``L``; ``V`` the SVD loadings and ``whiten`` the whitening
+    map (loadings of the model's inputs on the standardised genes: ``V @ whiten``)."""
+
+    projection: np.ndarray  # (G, k) float32
+    offset: np.ndarray  # (k,)
+    V: np.ndarray  # (G, k)
+    whiten: np.ndarray  # (k, k)
+    rank: int
+    Z: np.ndarray  # (m, k) whitened training embedding (the pool rows of the fold)
+
+
+def inverse_sd(mean: np.ndarray, mean_sq: np.ndarray) -> np.ndarray:
+    """1 / SD per feature; 0 for features without variance (they drop out of the SVD)."""
+    sd = np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
+    return np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 1e-8 * max(1.0, sd.max()))
+
+
+def fold_basis(
+    L_train: sp.csr_matrix,
+    mean: np.ndarray,
+    inv_sd: np.ndarray,
+    n_components: int,
+    svd_samples: int,
+    seeds: np.random.SeedSequence,
+) -> FoldBasis:
+    L_svd = L_train[: min(svd_samples, L_train.shape[0])]
+    k = max(1, min(n_components, L_svd.shape[0] - 1, int((inv_sd > 0).sum())))
+    V, _ = randomized_basis(L_svd, mean, inv_sd, k, np.random.default_rng(seeds))
+    P = inv_sd[:, None] * V  # unwhitened scores: z = L @ P - mean @ P
+    off = mean @ P
+    Z = np.asarray(L_train @ P.astype(np.float32), dtype=np.float64) - off
+    w_mean, W, rank = whitener(Z)
+    return FoldBasis(
+        projection=(P @ W).astype(np.float32),
+        offset=(off + w_mean) @ W,
+        V=V,
+        whiten=W,
+        rank=rank,
+        Z=(Z - w_mean) @ W,
+    )
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    """``fn`` over ``items`` on up to two threads (the sparse products and ufuncs release the
+    GIL), at most one item queued ahead per thread; results in item order, so every sum is
+    accumulated in the same order on any machine."""
+    workers = min(WORKERS, os.cpu_count() or 1)
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def stats_pass(
+    view: MatrixView,
+    transform: str,
+    fold_of: np.ndarray,
+    in_pool: np.ndarray,
+    F: int,
+    chunk_size: int,
+) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """Per fold, the sum and sum of squares of every transformed feature (float64), and the
+    transformed pool rows (CSR, in row order)."""
+
+    def part(item: tuple[int, int, Any]) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+        start, stop, block = item
+        L = transform_block(block, transform, view.name, start)
+        f_rows = fold_of[start:stop]
+        onehot = np.zeros((stop - start, F))  # float64: sums accumulate in double precision
+        onehot[f_rows >= 0, f_rows[f_rows >= 0]] = 1.0
+        squares = L.copy()
+        np.square(squares.data, out=squares.data)
+        take = np.flatnonzero(in_pool[start:stop])
+        return (L.T @ onehot).T, (squares.T @ onehot).T, L[take]
+
+    S = np.zeros((F, view.n_vars))
+    Q = np.zeros((F, view.n_vars))
+    blocks = []
+    for s, q, pool_rows in ordered_map(part, view.iter_chunks(chunk_size)):
+        S += s
+        Q += q
+        blocks.append(pool_rows)
+    return S, Q, sp.vstack(blocks, format="csr")
+
+
+def projection_pass(
+    view: MatrixView,
+    transform: str,
+    fold_of: np.ndarray,
+    slot: np.ndarray,
+    folds_fit: list[FoldBasis],
+    plot_slot: np.ndarray,
+    plot_basis: tuple[np.ndarray, np.ndarray],
+    *,
+    shape: tuple[int, int, int],
+    chunk_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each held-out row through its fold's projection, into ``Zte[fold, slot]``; the plotted
+    rows through the global 2-D basis."""
+    P_g, off_g = plot_basis
+
+    def part(item: tuple[int, int, Any]) -> tuple[list, tuple | None]:
+        start, stop, block = item
+        L = transform_block(block, transform, view.name, start)
+        f_rows = fold_of[start:stop]
+        held_out = []
+        for f, fb in enumerate(folds_fit):
+            local = np.flatnonzero(f_rows == f)
+            if len(local):
+                Z = np.asarray(L[local] @ fb.projection, dtype=np.float64) - fb.offset
+                held_out.append((f, slot[start + local], Z))
+        local = np.flatnonzero(plot_slot[start:stop] >= 0)
+        plot = None
+        if len(local):
+            plot = (plot_slot[start + local], np.asarray(L[local] @ P_g, np.float64) - off_g)
+        return held_out, plot
+
+    Zte = np.zeros(shape)
+    embedding = np.zeros((int((plot_slot >= 0).sum()), 2))
+    for held_out, plot in ordered_map(part, view.iter_chunks(chunk_size)):
+        for f, where, Z in held_out:
+            Zte[f, where, : Z.shape[1]] = Z
+        if plot is not None:
+            embedding[plot[0], : plot[1].shape[1]] = plot[1]
+    return Zte, embedding
+
+
+def bucket(n: int) -> int:
+    """Round up to a coarse grid (<= 12.5% padding) so similar sizes share compiled programs."""
+    if n <= 64:
+        return 64
+    step = 2 ** (int(math.log2(n)) - 3)
+    return -(-n // step) * step
+
+
+def bucket_classes(k: int) -> int:
+    """Classes padded to 2, 4, 8, then multiples of 8 (masked), to share compiled programs."""
+    return 2 if k <= 2 else 4 if k <= 4 else -(-k // 8) * 8
+
+
+def stratified_take(cells: np.ndarray, n_take: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of a proportional sample of ``n_take`` from ``cells`` (codes), each cell kept."""
+    n = len(cells)
+    if n_take >= n:
+        return np.arange(n)
+    out = []
+    for cell in np.unique(cells):
+        idx = np.flatnonzero(cells == cell)
+        k = min(len(idx), max(1, round(len(idx) * n_take / n)))
+        out.append(rng.choice(idx, k, replace=False))
+    return np.sort(np.concatenate(out))
+
+
+@contextlib.contextmanager
+def blas_single_thread() -> Iterator[None]:
+    """The numpy side does only small dense algebra (QR of m x 60, 50 x 50 covariances):
+    one BLAS thread avoids OpenBLAS's thread start-up and spinning, which made a 320 x 30 QR
+    take 0.1 s instead of 0.3 ms on 2 busy cores. Scoped; restored on exit."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+# --------------------------------------------------------------------------- the model
+
+
+#: Logit given to a class absent from a fold's training rows (its probability underflows to 0).
+_MASKED = -1e30
+#: Rows and Adam steps of the "can overfit one small batch" self-check.
+OVERFIT_ROWS = 32
+OVERFIT_STEPS = 300
+
+
+@functools.cache
+def _loss() -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    def loss(W, Z1, Y, mask, class_mask, l2):
+        """Sum over label sets of (mean masked cross-entropy + l2/2 |weights|^2); and per set.
+
+        W (d+1, K, B) with the bias last; Z1 (m, d+1); Y (m, K, B) one-hot, zero on padding.
+        Classes sit in the middle axis: XLA's softmax over a minor axis of 2-8 was 2x slower.
+        """
+        d1, K, B = W.shape
+        logits = (Z1 @ W.reshape(d1, K * B)).reshape(Z1.shape[0], K, B)
+        masked = jnp.where(class_mask[:, None], logits, _MASKED)
+        logp = jax.nn.log_softmax(masked, axis=1)
+        data = -jnp.einsum("mkb,mkb->b", logp, Y) / mask.sum()
+        per_set = data + 0.5 * l2 * jnp.sum(W[:-1] ** 2, axis=(0, 1))
+        return per_set.sum(), per_set
+
+    return loss
+
+
+@functools.cache
+def _fit_program(n_label_sets: int, n_steps: int) -> Any:
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    loss = _loss()
+    grad = jax.grad(loss, has_aux=True)
+
+    def fit_fold(Ztr, ytr, mtr, Zte, yte, mte, class_mask, log_prior, l2):
+        # ytr (m, B): column 0 the observed labels, then the permuted label sets.
+        m, d = Ztr.shape
+        K = class_mask.shape[0]
+        Z1 = jnp.concatenate([Ztr, jnp.ones((m, 1), Ztr.dtype)], axis=1)
+        Y = jax.nn.one_hot(ytr, K, dtype=Ztr.dtype, axis=1) * mtr[:, None, None]
+        opt = optax.sgd(1.0 / (0.5 + l2))  # the Böhning majorisation step, see module docstring
+
+        def step(carry, _):
+            W, state = carry
+            g, per_set = grad(W, Z1, Y, mtr, class_mask, l2)
+            updates, state = opt.update(g, state, W)
+            return (optax.apply_updates(W, updates), state), per_set
+
+        W0 = jnp.zeros((d + 1, K, n_label_sets), Ztr.dtype)
+        (W, _), losses = jax.lax.scan(step, (W0, opt.init(W0)), None, length=n_steps)
+        final = loss(W, Z1, Y, mtr, class_mask, l2)[1]
+        losses = jnp.concatenate([losses, final[None]], axis=0)  # (T+1, B)
+        # Held out: balanced decision rule (subtract the training log prior), recall per class.
+        Zt1 = jnp.concatenate([Zte, jnp.ones((Zte.shape[0], 1), Zte.dtype)], axis=1)
+        logits = (Zt1 @ W.reshape(d + 1, K * n_label_sets)).reshape(-1, K, n_label_sets)
+        scores = jnp.where(class_mask[:, None], logits - log_prior[:, None], _MASKED)
+        pred = jnp.argmax(scores, axis=1)  # (t, B)
+        Yte = jax.nn.one_hot(yte, K, dtype=Zte.dtype) * mte[:, None]
+        hits = jnp.einsum("tb,tk->bk", (pred == yte[:, None]).astype(Zte.dtype), Yte)
+        n_class = Yte.sum(axis=0)
+        recall = hits / jnp.maximum(n_class, 1.0)
+        present = (n_class > 0).astype(Zte.dtype)
+        return {
+            "losses": losses,
+            "balanced_accuracy": (recall * present).sum(axis=1) / present.sum(),
+            "recall": recall[0],
+            "pred": pred[:, 0],
+            "W": W[:, :, 0],
+            "finite": jnp.isfinite(W).all() & jnp.isfinite(losses).all(),
+        }
+
+    return jax.jit(jax.vmap(fit_fold, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None)))
+
+
+@functools.cache
+def _overfit_program() -> Any:
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    loss = _loss()
+    grad = jax.grad(loss, has_aux=True)
+
+    def overfit(Z, y, mask, class_mask):
+        m, d = Z.shape
+        K = class_mask.shape[0]
+        Z1 = jnp.concatenate([Z, jnp.ones((m, 1), Z.dtype)], axis=1)
+        Y = (jax.nn.one_hot(y, K, dtype=Z.dtype) * mask[:, None])[:, :, None]
+        opt = optax.adam(0.1)
+
+        def step(carry, _):
+            W, state = carry
+            g, per_set = grad(W, Z1, Y, mask, class_mask, 0.0)
+            updates, state = opt.update(g, state, W)
+            return (optax.apply_updates(W, updates), state), per_set[0]
+
+        W0 = jnp.zeros((d + 1, K, 1), Z.dtype)
+        (W, _), losses = jax.lax.scan(step, (W0, opt.init(W0)), None, length=OVERFIT_STEPS)
+        logits = jnp.where(class_mask, Z1 @ W[:, :, 0], _MASKED)
+        acc = ((jnp.argmax(logits, axis=-1) == y) * mask).sum() / mask.sum()
+        return losses[0], loss(W, Z1, Y, mask, class_mask, 0.0)[1][0], acc
+
+    return jax.jit(overfit)
+
+
+def fit_probes(
+    Ztr: np.ndarray,
+    ytr: np.ndarray,
+    mtr: np.ndarray,
+    Zte: np.ndarray,
+    yte: np.ndarray,
+    mte: np.ndarray,
+    class_mask: np.ndarray,
+    log_prior: np.ndarray,
+    *,
+    n_steps: int,
+    l2: float,
+) -> dict[str, np.ndarray]:
+    """Train the observed model and the permuted-label controls of every fold in one call.
+
+    Arrays are stacked over folds (leading axis F) and padded: training rows ``(F, m, d)``
+    (``mtr`` 1 on real rows, 0 on padding) with their label sets ``ytr (F, m, B)`` (column 0
+    observed, then permutations), held-out rows ``(F, t, d)`` with labels ``yte (F, t)``;
+    ``class_mask (F, K)`` marks the classes present in each fold's training rows and
+    ``log_prior (F, K)`` their log frequencies there. Deterministic (zero initialisation, full
+    batch); float32 matmul precision.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    fit = _fit_program(ytr.shape[2], n_steps)
+    with jax.default_matmul_precision("float32"):
+        out = fit(
+            jnp.asarray(Ztr, jnp.float32),
+            jnp.asarray(ytr, jnp.int32),
+            jnp.asarray(mtr, jnp.float32),
+            jnp.asarray(Zte, jnp.float32),
+            jnp.asarray(yte, jnp.int32),
+            jnp.asarray(mte, jnp.float32),
+            jnp.asarray(class_mask, bool),
+            jnp.asarray(log_prior, jnp.float32),
+            jnp.float32(l2),
+        )
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+def overfit_small_batch(
+    Z: np.ndarray, y: np.ndarray, class_mask: np.ndarray
+) -> tuple[float, float, float]:
+    """(initial loss, final loss, training accuracy) of an unpenalised Adam fit to <= 32 rows."""
+    import jax
+    import jax.numpy as jnp
+
+    n, d = Z.shape
+    pad = OVERFIT_ROWS - n
+    Zp = np.vstack([Z, np.zeros((pad, d), Z.dtype)])
+    yp = np.concatenate([y, np.zeros(pad, y.dtype)])
+    mp = np.r_[np.ones(n), np.zeros(pad)]
+    with jax.default_matmul_precision("float32"):
+        first, final, acc = _overfit_program()(
+            jnp.asarray(Zp, jnp.float32),
+            jnp.asarray(yp, jnp.int32),
+            jnp.asarray(mp, jnp.float32),
+            jnp.asarray(class_mask, bool),
+        )
+    return float(first), float(final), float(acc)

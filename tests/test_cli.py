@@ -238,3 +238,25 @@ def test_unreachable_dask_scheduler_is_a_clean_usage_error(cli):
         "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9",
     )  # fmt: skip
     assert_clean_failure(proc, "cannot connect to the Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_detect_units_verb_reports_counts_and_gates_on_the_expectation():
+    counts = DEMO / "data" / "counts.csv.gz"
+    ok = run_cli("detect-units", counts, "--format", "json", "--out", "-")
+    assert ok.returncode == 0, ok.stderr
+    (detected,) = [f for f in json.loads(ok.stdout)["findings"] if f["check"] == "units.detected"]
+    assert detected["message"].startswith("counts.csv.gz: counts")
+    wrong = run_cli("detect-units", counts, "--expected-units", "tpm")
+    assert wrong.returncode == 1
+    assert "units.unexpected" in wrong.stdout
+
+
+def test_probe_verb_runs_only_the_probe_checks():
+    proc = run_cli(
+        "probe", "--config", DEMO / "audit.yaml", "--probe-permutations", "20", "--alpha", "0.05",
+        "--format", "json", "--out", "-",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr  # the batch finding is a warning
+    checks = {f["check"] for f in json.loads(proc.stdout)["findings"]}
+    assert "batch.predictable" in checks
+    assert {c.split(".")[0] for c in checks} == {"batch", "probe"}

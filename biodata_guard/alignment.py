@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
 from biodata_guard._context import AuditContext
 from biodata_guard._format import MAX_SUBJECTS, fraction, preview, subjects
+from biodata_guard._stream import accumulate
 from biodata_guard.errors import InputError
 from biodata_guard.findings import Finding, Severity
 
@@ -449,26 +450,78 @@ class SexInference:
         }
 
 
+class _SexColumns:
+    """The sex-gene columns (dense, n x len(cols)) and every row's total over all genes, as an
+    accumulator of the audit's shared pass (``biodata_guard._stream``)."""
+
+    def __init__(self, n: int, cols: np.ndarray) -> None:
+        self.cols = cols
+        self.values = np.empty((n, len(cols)), dtype=np.float64)
+        self.totals = np.empty(n, dtype=np.float64)
+
+    def task(self) -> tuple[Any, dict[str, Any]]:
+        return _sex_block, {"cols": self.cols}
+
+    def absorb(self, start: int, stop: int, part: tuple[np.ndarray, np.ndarray]) -> None:
+        self.values[start:stop], self.totals[start:stop] = part
+
+
+def _sex_block(block: Any, start: int, stop: int, *, cols: np.ndarray) -> tuple[np.ndarray, ...]:
+    sub = block[:, cols]
+    values = sub.toarray() if sp.issparse(sub) else np.asarray(sub, dtype=np.float64)
+    return values, np.asarray(block.sum(axis=1), dtype=np.float64).ravel()
+
+
 def _read_sex_columns(
     view: MatrixView, cols: np.ndarray, chunk_size: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The given columns as a dense (n x len(cols)) array, read in row chunks (nothing else is
-    densified), and each row's total when the columns look like raw counts (decided on the first
-    chunk: non-negative integers)."""
-    values = np.empty((view.n_obs, len(cols)), dtype=np.float64)
-    totals: np.ndarray | None = None
-    for start, stop, block in view.iter_chunks(chunk_size):
-        sub = block[:, cols]
-        values[start:stop] = sub.toarray() if sp.issparse(sub) else np.asarray(sub)
-        if start == 0:
-            head = values[start:stop]
-            finite = head[np.isfinite(head)]
-            counts = bool(finite.size) and finite.min() >= 0 and np.all(finite == np.round(finite))
-            if counts:
-                totals = np.empty(view.n_obs, dtype=np.float64)
-        if totals is not None:
-            totals[start:stop] = np.asarray(block.sum(axis=1), dtype=np.float64).ravel()
-    return values, totals
+    densified), and each row's total when the columns look like raw counts (non-negative
+    integers)."""
+    acc = accumulate(
+        view,
+        ("alignment.sex_columns", tuple(cols.tolist())),
+        lambda: _SexColumns(view.n_obs, cols),
+        chunk_size=chunk_size,
+    )
+    finite = acc.values[np.isfinite(acc.values)]
+    counts = bool(finite.size) and finite.min() >= 0 and np.all(finite == np.round(finite))
+    return acc.values, acc.totals if counts else None
+
+
+def _sex_gene_columns(view: MatrixView, gene_symbols: Any) -> dict[str, list[int]]:
+    """Column positions of each sex gene found among the column names or ``gene_symbols``."""
+    found = _match_sex_genes(view.var_names)
+    if gene_symbols is not None:
+        symbols = pd.Index(pd.Series(gene_symbols, dtype=object).astype(str))
+        if len(symbols) != view.n_vars:
+            raise InputError(
+                f"{view.name}: gene_symbols has {len(symbols)} entries for {view.n_vars} columns",
+                path=view.name,
+                hint="Pass one symbol per column, e.g. adata.var['feature_name'].",
+            )
+        for symbol, hits in _match_sex_genes(symbols).items():
+            found[symbol] = sorted(set(found.get(symbol, [])) | set(hits))
+    return found
+
+
+def _columns_of(found: dict[str, list[int]]) -> np.ndarray:
+    return np.array(sorted({i for hits in found.values() for i in hits}), dtype=np.int64)
+
+
+def stream_accumulators(ctx: AuditContext, fi: Any) -> dict[tuple, Any]:
+    """The sex-gene columns :func:`audit_sex_concordance` reads, for the audit's shared pass."""
+    cfg = ctx.config
+    if not cfg.sex_col or not ctx.features or fi is not ctx.features[0]:
+        return {}
+    try:
+        found = _sex_gene_columns(fi.view, _gene_symbols_from_var(fi, fi.view))
+    except InputError:
+        return {}  # the check reports it itself
+    if not found:
+        return {}
+    cols = _columns_of(found)
+    return {("alignment.sex_columns", tuple(cols.tolist())): _SexColumns(fi.view.n_obs, cols)}
 
 
 def _two_means(x: np.ndarray) -> int:
@@ -538,23 +591,13 @@ def infer_sex(
     ('ok', 20)
     """
     view = as_matrix(X)
-    found = _match_sex_genes(view.var_names)
-    if gene_symbols is not None:
-        symbols = pd.Index(pd.Series(gene_symbols, dtype=object).astype(str))
-        if len(symbols) != view.n_vars:
-            raise InputError(
-                f"{view.name}: gene_symbols has {len(symbols)} entries for {view.n_vars} columns",
-                path=view.name,
-                hint="Pass one symbol per column, e.g. adata.var['feature_name'].",
-            )
-        for symbol, hits in _match_sex_genes(symbols).items():
-            found[symbol] = sorted(set(found.get(symbol, [])) | set(hits))
+    found = _sex_gene_columns(view, gene_symbols)
     genes = {sym: [str(view.var_names[i]) for i in found[sym]] for sym in SEX_GENES if sym in found}
     empty = pd.Series(np.nan, index=view.obs_names, dtype=np.float64)
     none = pd.Series(pd.NA, index=view.obs_names, dtype="string")
     if not found:
         return SexInference("genes_absent", MappingProxyType(genes), empty, none)
-    cols = np.array(sorted({i for hits in found.values() for i in hits}), dtype=np.int64)
+    cols = _columns_of(found)
     values, totals = _read_sex_columns(view, cols, chunk_size)
     finite = values[np.isfinite(values)]
     if totals is not None:

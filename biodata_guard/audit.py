@@ -36,6 +36,7 @@ CHECK_GROUPS: dict[str, str] = {
 #: Check groups that read the feature matrices row by row, with the function that lists their
 #: streaming statistics: the audit computes all of them in one shared pass per matrix.
 SHARED_PASS: dict[str, str] = {
+    "alignment": "biodata_guard.alignment:stream_accumulators",
     "units": "biodata_guard.units:stream_accumulators",
     "leakage": "biodata_guard.leakage:stream_accumulators",
 }

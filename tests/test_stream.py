@@ -44,15 +44,17 @@ def _dataset(sparse: bool = False):
     return pd.DataFrame(X, index=sheet["sample_id"], columns=genes), sheet
 
 
-def test_the_audit_reads_a_matrix_once_for_units_and_leakage(passes):
+def test_the_audit_reads_a_matrix_once_for_units_leakage_and_sex(passes):
     features, sheet = _dataset()
+    features = features.rename(columns={features.columns[0]: "XIST", features.columns[1]: "UTY"})
     report = audit(
         features=features,
         metadata=sheet,
         label_col="label",
         split_col="split",
         group_cols=["patient_id"],
-        only={"units", "leakage"},
+        sex_col="sex",
+        only={"alignment", "units", "leakage"},
         chunk_size=50,
     )
     assert report.by_check("units.detected")

@@ -332,6 +332,10 @@ def _loss() -> Any:
     return loss
 
 
+#: Held-out logits scored at once (rows x classes x label sets): bounds the scoring memory.
+_SCORE_CELLS = 1 << 24
+
+
 @functools.cache
 def _fit_program(n_label_sets: int, n_steps: int) -> Any:
     import jax
@@ -360,13 +364,30 @@ def _fit_program(n_label_sets: int, n_steps: int) -> Any:
         final = loss(W, Z1, Y, mtr, class_mask, l2)[1]
         losses = jnp.concatenate([losses, final[None]], axis=0)  # (T+1, B)
         # Held out: balanced decision rule (subtract the training log prior), recall per class.
-        Zt1 = jnp.concatenate([Zte, jnp.ones((Zte.shape[0], 1), Zte.dtype)], axis=1)
-        logits = (Zt1 @ W.reshape(d + 1, K * n_label_sets)).reshape(-1, K, n_label_sets)
-        scores = jnp.where(class_mask[:, None], logits - log_prior[:, None], _MASKED)
-        pred = jnp.argmax(scores, axis=1)  # (t, B)
-        Yte = jax.nn.one_hot(yte, K, dtype=Zte.dtype) * mte[:, None]
-        hits = jnp.einsum("tb,tk->bk", (pred == yte[:, None]).astype(Zte.dtype), Yte)
-        n_class = Yte.sum(axis=0)
+        # Scored in row blocks so memory is O(block x K x B), not O(rows x K x B).
+        t = Zte.shape[0]
+        rows = max(1, min(t, _SCORE_CELLS // (K * n_label_sets)))
+        n_blocks = -(-t // rows)
+        pad = n_blocks * rows - t
+        Zt1 = jnp.concatenate([Zte, jnp.ones((t, 1), Zte.dtype)], axis=1)
+        Zt1 = jnp.pad(Zt1, ((0, pad), (0, 0))).reshape(n_blocks, rows, d + 1)
+        yb = jnp.pad(yte, (0, pad)).reshape(n_blocks, rows)
+        mb = jnp.pad(mte, (0, pad)).reshape(n_blocks, rows)
+        Wf = W.reshape(d + 1, K * n_label_sets)
+
+        def score(hits, block):
+            Zb, yb_, mb_ = block
+            logits = (Zb @ Wf).reshape(-1, K, n_label_sets)
+            scores = jnp.where(class_mask[:, None], logits - log_prior[:, None], _MASKED)
+            pred = jnp.argmax(scores, axis=1)  # (rows, B)
+            Yb = jax.nn.one_hot(yb_, K, dtype=Zte.dtype) * mb_[:, None]
+            hits = hits + jnp.einsum("tb,tk->bk", (pred == yb_[:, None]).astype(Zte.dtype), Yb)
+            return hits, pred[:, 0]
+
+        hits0 = jnp.zeros((n_label_sets, K), Zte.dtype)
+        hits, pred = jax.lax.scan(score, hits0, (Zt1, yb, mb))
+        pred = pred.reshape(-1, 1)[:t]
+        n_class = (jax.nn.one_hot(yte, K, dtype=Zte.dtype) * mte[:, None]).sum(axis=0)
         recall = hits / jnp.maximum(n_class, 1.0)
         present = (n_class > 0).astype(Zte.dtype)
         return {

@@ -45,6 +45,7 @@ on a GPU after ``pip install "jax[cuda12]"``.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import time
@@ -94,6 +95,8 @@ _LOG1P_UNITS = {"cpm", "tpm", "rpkm", "normalized", "cpm_or_tpm"}
 _INIT_LOSS_ATOL = 1e-3
 _MONOTONE_ATOL = 1e-4
 _NULL_ATOL = 0.05
+#: Shuffled-label controls trained and scored beside the permutation null.
+N_SHUFFLED_CONTROLS = 10
 
 
 class ProbeSelfCheckError(RuntimeError):
@@ -351,8 +354,11 @@ def _choose_transform(view: MatrixView, rows: np.ndarray, transform: str) -> dic
         return {"transform": transform, "units": None, "units_label": None}
     from biodata_guard.units import detect_units
 
-    block = view.rows(np.sort(rows))
-    call = detect_units(block, name=view.name)
+    rows = np.sort(rows)
+    key = ("probe.units", hashlib.sha1(rows.tobytes()).hexdigest())
+    if key not in view.memo:  # the batch, label and split probes of one audit share it
+        view.memo[key] = detect_units(view.rows(rows), name=view.name)
+    call = view.memo[key]
     if call.units == "counts":
         chosen = "counts"
     elif call.units in _LOG1P_UNITS:
@@ -703,7 +709,9 @@ def _probe(
 
     # Results: the statistic is the balanced accuracy averaged over folds.
     bal = out["balanced_accuracy"].astype(np.float64)  # (F, B): column 0 observed
-    observed, null = bal[:, 0], bal[:, 1:].mean(axis=0)
+    observed = bal[:, 0]
+    null = bal[:, 1 : 1 + n_permutations].mean(axis=0)
+    controls = bal[:, 1 + n_permutations :].mean(axis=0)
     score = float(observed.mean())
     p_value = float((1 + np.sum(null >= score - 1e-9)) / (1 + n_permutations))
     chance = _chance(d)
@@ -716,10 +724,10 @@ def _probe(
         c: float(confusion[i, i] / support[i]) if support[i] else float("nan")
         for i, c in enumerate(d.classes)
     }
-    class_mask = inputs[6][:, :K]
+    class_mask = inputs[7][:, :K]
     top = _top_features(bases, out["W"][:, :, :K], class_mask, view.var_names, d, n_top_features)
     checks = _self_checks(
-        out, bases[0], y[d.train[0]], inputs[6], chance=chance, null=null, rng=rng
+        out, bases[0], y[d.train[0]], inputs[7], chance=chance, controls=controls, rng=rng
     )
     checks["finite"]["ok"] &= bool(np.isfinite(Zte).all() and np.isfinite(embedding).all())
     failed = [k for k, v in checks.items() if not v["ok"]]
@@ -796,9 +804,14 @@ def _model_inputs(
     m_pad = pm.bucket(max(len(t) for t in d.train))
     K_pad = pm.bucket_classes(K)
     Ztr = np.zeros((F, m_pad, k), np.float32)
-    ytr = np.zeros((F, m_pad, n_permutations + 1), np.int32)
+    C = N_SHUFFLED_CONTROLS
+    ytr = np.zeros((F, m_pad, n_permutations + 1 + C), np.int32)
     mtr = np.zeros((F, m_pad), np.float32)
     yte = np.zeros((F, t_pad), np.int32)
+    yte_ctrl = np.zeros((F, t_pad, C), np.int32)
+    # Shuffled-label controls: the target shuffled over all rows, held-out rows included, so
+    # it carries no information whatever the features' structure: their score must be chance.
+    shuffled = np.stack([rng.permutation(d.y) for _ in range(C)], axis=1)
     mte = np.zeros((F, t_pad), np.float32)
     class_mask = np.zeros((F, K_pad), bool)
     log_prior = np.zeros((F, K_pad))
@@ -807,15 +820,19 @@ def _model_inputs(
         observed = d.y[d.train[f]]
         Ztr[f, :m_f, : bases[f].Z.shape[1]] = bases[f].Z
         ytr[f, :m_f, 0] = observed
-        ytr[f, :m_f, 1:] = rng.permuted(np.tile(observed, (n_permutations, 1)), axis=1).T
+        ytr[f, :m_f, 1 : 1 + n_permutations] = rng.permuted(
+            np.tile(observed, (n_permutations, 1)), axis=1
+        ).T
+        ytr[f, :m_f, 1 + n_permutations :] = shuffled[d.train[f]]
         mtr[f, :m_f] = 1.0
         test = d.test(f)
         yte[f, : len(test)] = d.y[test]
+        yte_ctrl[f, : len(test)] = shuffled[test]
         mte[f, : len(test)] = 1.0
         count = np.bincount(observed, minlength=K_pad)
         class_mask[f] = count > 0
         log_prior[f, count > 0] = np.log(count[count > 0] / m_f)
-    return Ztr, ytr, mtr, Zte.astype(np.float32), yte, mte, class_mask, log_prior
+    return Ztr, ytr, mtr, Zte.astype(np.float32), yte, yte_ctrl, mte, class_mask, log_prior
 
 
 def _chance(d: _Design) -> float:
@@ -889,7 +906,7 @@ def _self_checks(
     class_mask: np.ndarray,
     *,
     chance: float,
-    null: np.ndarray,
+    controls: np.ndarray,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     """The careful practitioner's checks, each with its numbers and a verdict ``ok``."""
@@ -903,8 +920,11 @@ def _self_checks(
     o_first, o_final, o_acc = pm.overfit_small_batch(
         basis.Z[small].astype(np.float32), y0[small], small_mask
     )
-    null_mean = float(null.mean())
-    null_tol = _NULL_ATOL + 3.0 * float(null.std()) / math.sqrt(len(null))
+    # The permutation null (labels permuted within the training rows, scored on the true
+    # held-out labels) need not centre on chance when the features are strongly structured;
+    # the shuffled-label controls must.
+    control_mean = float(controls.mean())
+    control_tol = _NULL_ATOL + 3.0 * float(controls.std(ddof=1)) / math.sqrt(len(controls))
     return {
         "initial_loss": {
             "ok": init_dev <= _INIT_LOSS_ATOL,
@@ -926,11 +946,12 @@ def _self_checks(
             "train_accuracy": o_acc,
         },
         "finite": {"ok": bool(out["finite"].all())},
-        "permuted_at_chance": {
-            "ok": abs(null_mean - chance) <= null_tol,
-            "null_mean": null_mean,
+        "shuffled_control_at_chance": {
+            "ok": abs(control_mean - chance) <= control_tol,
+            "mean": control_mean,
+            "n_controls": len(controls),
             "chance": chance,
-            "tolerance": null_tol,
+            "tolerance": control_tol,
         },
     }
 

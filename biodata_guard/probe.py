@@ -1066,7 +1066,20 @@ def _verdict(
         return Severity.ERROR
     if res.effect >= min_effect or (rival is not None and res.effect > rival):
         return Severity.WARNING
+    if _recognisable(res, error_effect):  # one batch of many can stand out on its own
+        return Severity.WARNING
     return None
+
+
+def _recognisable(res: ProbeResult, error_effect: float) -> dict[str, float]:
+    """Classes recalled far above chance (recall effect >= ``error_effect``): a single batch
+    that the features give away, even when the balanced accuracy over many batches is low."""
+    gain = max(1e-12, 1.0 - res.chance)
+    return {
+        c: r
+        for c, r in sorted(res.per_class_recall.items(), key=lambda kv: (-kv[1], kv[0]))
+        if np.isfinite(r) and (r - res.chance) / gain >= error_effect
+    }
 
 
 def _probe_text(res: ProbeResult) -> str:
@@ -1126,7 +1139,14 @@ def _predictable(
         return []
     evidence = res.to_dict()
     evidence.update({"alpha": alpha, "min_effect": min_effect, "error_effect": error_effect})
+    standing_out = _recognisable(res, error_effect)
+    evidence["recognisable_classes"] = standing_out
     more = ""
+    if standing_out and res.effect < min_effect:
+        more = (
+            f"; {fraction(len(standing_out), len(res.classes))} {column} values are recognised "
+            f"on their own ({preview(f'{c} recall {r:.2f}' for c, r in standing_out.items())})"
+        )
     if rival is not None:
         evidence.update(
             {
@@ -1138,7 +1158,7 @@ def _predictable(
             }
         )
         if res.effect > rival.effect:
-            more = (
+            more += (
                 f"; the batch is more predictable than {rival_col} (effect {res.effect:.2f} vs "
                 f"{rival.effect:.2f}: balanced accuracy {res.balanced_accuracy:.2f} vs "
                 f"{rival.balanced_accuracy:.2f}, chance {res.chance:.2f} vs {rival.chance:.2f})"

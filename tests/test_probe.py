@@ -444,3 +444,19 @@ def test_structured_features_do_not_trip_the_shuffled_control():
     assert res.null_mean > 0.55  # the permutation null drifts above chance (0.5) here
     assert res.self_check["ok"] is True
     assert res.p_value < 0.05 and res.balanced_accuracy > 0.9
+
+
+def test_one_batch_of_many_that_stands_out_is_reported():
+    # 20 batches, only B19 shifted: balanced accuracy over all batches barely leaves chance
+    # (effect < min_effect), but B19 itself is recognised: that is still a batch effect.
+    rng = np.random.default_rng(11)
+    n_per, m = 50, 120
+    batch = np.repeat([f"B{i:02d}" for i in range(20)], n_per)
+    X = rng.poisson(20.0, (len(batch), m)).astype(float)
+    X[batch == "B19", :30] *= 4.0
+    found = probe.check_batch_probe(X, batch, name="cells", **FAST)
+    (predictable,) = by_id(found, probe.PREDICTABLE)
+    assert predictable.severity == "warning"
+    assert predictable.evidence["effect"] < 0.1
+    assert list(predictable.evidence["recognisable_classes"]) == ["B19"]
+    assert "1 of 20 (5%) batch values are recognised on their own (B19 recall" in predictable.message

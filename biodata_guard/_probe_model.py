@@ -341,7 +341,7 @@ def _loss() -> Any:
 
 
 #: Held-out logits scored at once (rows x classes x label sets): bounds the scoring memory.
-_SCORE_CELLS = 1 << 24
+_SCORE_CELLS = 1 << 22
 
 
 @functools.cache
@@ -381,29 +381,28 @@ def _fit_program(n_label_sets: int, n_controls: int, n_steps: int) -> Any:
         pad = n_blocks * rows - t
         Zt1 = jnp.concatenate([Zte, jnp.ones((t, 1), Zte.dtype)], axis=1)
         Zt1 = jnp.pad(Zt1, ((0, pad), (0, 0))).reshape(n_blocks, rows, d + 1)
-        # Each column's held-out labels: the true ones, the shuffled ones for the controls.
-        y_all = jnp.concatenate(
-            [jnp.repeat(yte[:, None], n_label_sets - n_controls, axis=1), yte_ctrl], axis=1
-        )
-        yb = jnp.pad(y_all, ((0, pad), (0, 0))).reshape(n_blocks, rows, n_label_sets)
+        yb = jnp.pad(yte, (0, pad)).reshape(n_blocks, rows)
+        yc = jnp.pad(yte_ctrl, ((0, pad), (0, 0))).reshape(n_blocks, rows, n_controls)
         mb = jnp.pad(mte, (0, pad)).reshape(n_blocks, rows)
         Wf = W.reshape(d + 1, K * n_label_sets)
 
-        def score(hits, block):
-            Zb, yb_, mb_ = block
+        def score(carry, block):
+            hits, n_class = carry
+            Zb, yb_, yc_, mb_ = block
+            # Each column's held-out labels: the true ones, the shuffled ones for the controls.
+            y_cols = jnp.concatenate(
+                [jnp.repeat(yb_[:, None], n_label_sets - n_controls, axis=1), yc_], axis=1
+            )  # (rows, B)
             logits = (Zb @ Wf).reshape(-1, K, n_label_sets)
             scores = jnp.where(class_mask[:, None], logits - log_prior[:, None], _MASKED)
             pred = jnp.argmax(scores, axis=1)  # (rows, B)
-            Yb = jax.nn.one_hot(yb_, K, dtype=Zte.dtype, axis=-1) * mb_[:, None, None]
-            hits = hits + jnp.einsum("tb,tbk->bk", (pred == yb_).astype(Zte.dtype), Yb)
-            return hits, pred[:, 0]
+            Yb = jax.nn.one_hot(y_cols, K, dtype=Zte.dtype, axis=-1) * mb_[:, None, None]
+            hits = hits + jnp.einsum("tb,tbk->bk", (pred == y_cols).astype(Zte.dtype), Yb)
+            return (hits, n_class + Yb.sum(axis=0)), pred[:, 0]
 
-        hits0 = jnp.zeros((n_label_sets, K), Zte.dtype)
-        hits, pred = jax.lax.scan(score, hits0, (Zt1, yb, mb))
+        zeros = jnp.zeros((n_label_sets, K), Zte.dtype)
+        (hits, n_class), pred = jax.lax.scan(score, (zeros, zeros), (Zt1, yb, yc, mb))
         pred = pred.reshape(-1, 1)[:t]
-        n_class = (jax.nn.one_hot(y_all, K, dtype=Zte.dtype, axis=-1) * mte[:, None, None]).sum(
-            axis=0
-        )  # (B, K)
         recall = hits / jnp.maximum(n_class, 1.0)
         present = (n_class > 0).astype(Zte.dtype)
         return {

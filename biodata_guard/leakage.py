@@ -52,6 +52,9 @@ _TRAIN_NAMES = ("train", "training", "trn", "fit")
 _HASH_BLOCK = 1 << 21
 #: Float32 cells of one query-by-reference similarity block (64 MB).
 _SIM_BLOCK = 1 << 24
+#: Near-duplicate search: exact up to this many (query, reference) pairs, then a faiss index.
+_EXACT_PAIRS = 4_000_000_000
+_IVF_PROBES = 32
 #: Near-duplicate embedding: dimensions, and rows its SVD is fitted on.
 _NEAR_COMPONENTS = 32
 _NEAR_FIT_ROWS = 10_000
@@ -93,10 +96,36 @@ def _require_columns(df: pd.DataFrame, cols: Sequence[str], name: str) -> None:
 
 
 def _as_str(values: Any) -> pd.Series:
-    """Values as strings with missing values kept as NA (pandas would render NaN as 'nan')."""
+    """Values as strings (object dtype) with missing values as None, not 'nan'."""
     s = pd.Series(values).reset_index(drop=True)
-    # Not astype(object).where(...): under pandas 3 that leaves NaN in place of None.
-    return pd.Series([None if pd.isna(v) else str(v) for v in s], dtype=object)
+    out = s.astype(str).astype(object)
+    # Set by position: under pandas 3, astype(object).where(...) leaves NaN in place of None.
+    out[s.isna().to_numpy()] = None
+    return out
+
+
+def _natural_order(values: pd.Series) -> np.ndarray:
+    """Positions that sort ``values`` (strings) naturally ('S2' before 'S10'): every run of
+    digits is zero-padded to 20 characters, then the strings sort plainly. Ids with one run
+    of digits (``cell0001``, ``S12-b``) take pyarrow's vectorised kernels."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values.to_numpy(dtype=object), type=pa.string())
+    parts = pc.extract_regex(arr, r"^(?P<a>\D*)(?P<n>\d+)(?P<b>\D*)$")
+    if parts.null_count == 0:
+        digits = pc.utf8_lpad(pc.struct_field(parts, "n"), width=20, padding="0")
+        keys = pc.binary_join_element_wise(
+            pc.struct_field(parts, "a"), digits, pc.struct_field(parts, "b"), ""
+        )
+    else:
+        keys = pa.array(
+            values.str.replace(r"\d+", lambda m: m.group().zfill(20), regex=True).to_numpy(
+                dtype=object
+            ),
+            type=pa.string(),
+        )
+    return pc.sort_indices(keys).to_numpy()
 
 
 @dataclass(frozen=True)
@@ -146,7 +175,7 @@ def _splits(values: Any, n: int, name: str, split_col: str = "split") -> _Splits
     train = next((v for v in present if v.strip().lower() in _TRAIN_NAMES), None)
     names = ([train] if train is not None else []) + [v for v in present if v != train]
     lookup = {v: i for i, v in enumerate(names)}
-    codes = np.fromiter((lookup.get(v, -1) if v is not None else -1 for v in s), np.int64, n)
+    codes = s.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
     return _Splits(codes=codes, names=names, train=0 if train is not None else None)
 
 
@@ -901,6 +930,31 @@ def _embed(
     return acc.result(), acc.info
 
 
+def _search(Q: np.ndarray, R: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Nearest row of ``R`` (highest cosine similarity, unit-norm rows) for each row of ``Q``:
+    exact blocked products up to :data:`_EXACT_PAIRS` pairs; beyond, a faiss inverted-file
+    index (k-means cells of ``R``, the ``_IVF_PROBES`` nearest cells searched), whose cost
+    grows as ``len(Q) * sqrt(len(R))``. Near duplicates lie in their partner's cell or a
+    neighbouring one, so few are missed; the method is reported in the evidence."""
+    if len(Q) * len(R) <= _EXACT_PAIRS:
+        best, arg = _nearest(Q, R)
+        return best, arg, "exact"
+    import faiss
+
+    n_lists = int(np.clip(2 * np.sqrt(len(R)), 64, 4096))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(R.shape[1]), R.shape[1], n_lists,
+                               faiss.METRIC_INNER_PRODUCT)  # fmt: skip
+    index.cp.seed, index.cp.niter = seed, 10
+    rng = np.random.default_rng(seed)
+    train = np.sort(rng.choice(len(R), min(len(R), 40 * n_lists), replace=False))
+    index.train(np.ascontiguousarray(R[train]))
+    index.add(np.ascontiguousarray(R))
+    index.nprobe = _IVF_PROBES
+    sim, arg = index.search(np.ascontiguousarray(Q), 1)
+    best = np.where(arg[:, 0] >= 0, sim[:, 0], -np.inf).astype(np.float32)
+    return best, np.maximum(arg[:, 0], 0), f"faiss IVF ({n_lists} cells, {_IVF_PROBES} probed)"
+
+
 def _nearest(
     Q: np.ndarray, R: np.ndarray, self_pos: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -1076,6 +1130,7 @@ def check_near_duplicates(
     ids = view.obs_names
     flagged_rows, partners, sims = [], [], []
     per_split: dict[str, int] = {}
+    searches: dict[str, str] = {}  # split -> how its nearest training samples were found
     for c in range(len(sp_.names)):
         if c == sp_.train:
             continue
@@ -1083,7 +1138,7 @@ def check_near_duplicates(
         ref = np.flatnonzero(
             sp_.codes == sp_.train if sp_.train is not None else (sp_.codes >= 0) & (sp_.codes != c)
         )
-        best, arg = _nearest(emb[queries], emb[ref])
+        best, arg, searches[sp_.names[c]] = _search(emb[queries], emb[ref], seed=seed)
         hit = best >= threshold
         if hit.any():
             per_split[sp_.names[c]] = int(hit.sum())
@@ -1121,6 +1176,7 @@ def check_near_duplicates(
                 "n_evaluated_samples": n_eval,
                 "near_duplicate_fraction": frac,
                 "per_split": per_split,
+                "search": searches,
                 "threshold_similarity": threshold,
                 "calibrated": similarity is None,
                 **(
@@ -1174,7 +1230,7 @@ def _levels(s: pd.Series, n_bins: int) -> tuple[str, pd.Series]:
     text = _as_str(s)
     if not numeric and nunique > max(n_bins, n // 2):
         values = text[present]
-        order = sorted(range(len(values)), key=lambda i: _natural_key(values.iloc[i]))
+        order = _natural_order(values)
         rank = np.empty(len(values), dtype=np.int64)
         rank[order] = np.arange(len(values))
         bins = rank * n_bins // max(1, len(values))

@@ -800,3 +800,20 @@ def test_audit_leakage_missing_configured_column(meta):
     with pytest.raises(InputError) as exc:
         L.audit_leakage(ctx)
     assert exc.value.column == "donor"
+
+
+def test_near_duplicate_search_past_the_exact_budget_uses_an_index(monkeypatch):
+    # Force the faiss inverted-file search on a small problem: it must find the planted
+    # re-sequenced copies, say how it searched, and be deterministic.
+    monkeypatch.setattr(L, "_EXACT_PAIRS", 0)
+    rng = np.random.default_rng(4)
+    X = rng.poisson(rng.gamma(2.0, 20.0, (3000, 200))).astype(float)
+    copies = np.arange(10)
+    X[2990:] = rng.poisson(X[copies])
+    splits = np.array(["train"] * 2400 + ["test"] * 600)
+    first = L.check_near_duplicates(X, splits, name="m")
+    (f,) = first
+    assert f.evidence["search"] == {"test": "faiss IVF (97 cells, 32 probed)"}  # 2 sqrt(2400)
+    found = {tuple(pair) for pair in f.subjects}
+    assert {(str(2990 + i), str(i)) for i in copies} <= found
+    assert L.check_near_duplicates(X, splits, name="m")[0].to_dict() == f.to_dict()

@@ -1065,9 +1065,16 @@ def _build_call(
     majority = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
     compat = {lab: _compatible(lab, majority) for lab in tally}
     agree = present & np.array([compat.get(d, False) for d in display], dtype=bool)
-    n_agree = int(agree.sum())
     major_rows = present & (display == majority)
     internal = Counter(dec.internal[major_rows].tolist()).most_common(1)[0][0]
+    if internal.endswith("~"):
+        # Beside a call without exact evidence (RPKM-like, unknown), a row called "log" only
+        # for being small and non-integer is ambiguous, not another unit -- unless its sum is
+        # an order of magnitude below the others' (log values appended to linear ones).
+        bare_log = present & (display == "log")
+        typical = float(np.median(scan.S[major_rows]))
+        agree |= bare_log & (scan.S >= 0.1 * typical)
+    n_agree = int(agree.sum())
     conf = float(np.mean([_confidence(x) for x in dec.internal[major_rows]]))
     units = _parse(majority)[0]
     log_base = log_of = pseudo = None

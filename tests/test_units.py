@@ -615,3 +615,21 @@ def test_public_names():
         "units.mixed_within",
         "units.invalid_values",
     )
+
+
+def test_small_positive_non_integer_rows_are_not_called_mixed_beside_rpkm_like_rows():
+    # Log-normal features (3 decimals) over few columns: rows whose values all stay below the
+    # log range are ambiguous, not a second unit.
+    rng = np.random.default_rng(0)
+    mu = rng.normal(2.0, 1.0, 20)
+    X = np.round(np.exp(rng.normal(mu, 1.0, (2000, 20))), 3)
+    assert [f.check for f in check_units(X)] == [units.DETECTED]
+
+
+def test_log_rows_appended_to_rpkm_like_rows_are_mixed():
+    rng = np.random.default_rng(1)
+    X = np.round(np.exp(rng.normal(rng.normal(1.0, 2.0, 2000), 1.0, (300, 2000))), 3)
+    X[-30:] = np.log2(X[-30:] + 1)
+    (mixed,) = [f for f in check_units(X) if f.check == units.MIXED_WITHIN]
+    assert mixed.evidence["n_other"] == 30
+    assert mixed.subjects[:3] == ["270", "271", "272"]

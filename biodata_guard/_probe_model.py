@@ -340,12 +340,14 @@ def _loss() -> Any:
     return loss
 
 
+#: Folds are fitted together (vmapped) while rows x classes x label sets stays under this.
+_FOLD_CELLS = 1 << 25
 #: Held-out logits scored at once (rows x classes x label sets): bounds the scoring memory.
 _SCORE_CELLS = 1 << 22
 
 
 @functools.cache
-def _fit_program(n_label_sets: int, n_controls: int, n_steps: int) -> Any:
+def _fit_program(n_label_sets: int, n_controls: int, n_steps: int, folds_at_once: int) -> Any:
     import jax
     import jax.numpy as jnp
     import optax
@@ -414,7 +416,13 @@ def _fit_program(n_label_sets: int, n_controls: int, n_steps: int) -> Any:
             "finite": jnp.isfinite(W).all() & jnp.isfinite(losses).all(),
         }
 
-    return jax.jit(jax.vmap(fit_fold, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None)))
+    def fit_folds(Ztr, ytr, mtr, Zte, yte, yte_ctrl, mte, class_mask, log_prior, l2):
+        # Folds vmapped in groups of ``folds_at_once`` (lax.map's batch_size): all at once
+        # when small; one at a time when classes x label sets x rows would take gigabytes.
+        per_fold = (Ztr, ytr, mtr, Zte, yte, yte_ctrl, mte, class_mask, log_prior)
+        return jax.lax.map(lambda a: fit_fold(*a, l2), per_fold, batch_size=folds_at_once)
+
+    return jax.jit(fit_folds)
 
 
 @functools.cache
@@ -476,7 +484,10 @@ def fit_probes(
     import jax
     import jax.numpy as jnp
 
-    fit = _fit_program(ytr.shape[2], yte_ctrl.shape[2], n_steps)
+    F, m, B = ytr.shape
+    K = class_mask.shape[1]
+    folds_at_once = F if m * K * B <= _FOLD_CELLS else 1
+    fit = _fit_program(B, yte_ctrl.shape[2], n_steps, folds_at_once)
     with jax.default_matmul_precision("float32"):
         out = fit(
             jnp.asarray(Ztr, jnp.float32),

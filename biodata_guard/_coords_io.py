@@ -17,6 +17,7 @@ import pandas as pd
 from biodata_guard._context import CoordInput
 from biodata_guard._format import preview
 from biodata_guard.errors import InputError
+from biodata_guard.io import parquet_error
 
 __all__ = ["coords_from_frame", "coords_from_var", "read_coordinates"]
 
@@ -787,12 +788,7 @@ def _read_parquet(p: Path, label: str) -> CoordInput:
             wanted = [columns[i] for i in sorted(set(roles.values()))]
         df = pd.read_parquet(p, columns=wanted)
     except Exception as exc:  # pyarrow raises many types for corrupt files
-        raise InputError(
-            f"{label}: not a readable Parquet file ({type(exc).__name__}: {exc})",
-            path=label,
-            hint="Re-export the table with DataFrame.to_parquet().",
-            check=UNREADABLE,
-        ) from None
+        raise parquet_error(label, exc) from None
     ci = coords_from_frame(df, name=label)
     ci.path = str(p)
     return ci

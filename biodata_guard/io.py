@@ -180,6 +180,16 @@ def _name(d: str) -> str:
     return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}[d]
 
 
+def parquet_error(label: str, exc: Exception) -> InputError:
+    """The error for a Parquet file pyarrow cannot read (it raises many exception types)."""
+    return InputError(
+        f"{label}: not a readable Parquet file ({type(exc).__name__}: {exc})",
+        path=label,
+        hint="Re-export the table with DataFrame.to_parquet().",
+        check=UNREADABLE,
+    )
+
+
 def read_table(path: str | Path, *, name: str | None = None, min_columns: int = 1) -> pd.DataFrame:
     """Read a CSV/TSV(.gz) or Parquet table, refusing what would silently read wrong.
 
@@ -211,12 +221,7 @@ def read_table(path: str | Path, *, name: str | None = None, min_columns: int = 
         try:
             df = pd.read_parquet(p)
         except Exception as exc:  # pyarrow raises many types for corrupt files
-            raise InputError(
-                f"{label}: not a readable Parquet file ({type(exc).__name__}: {exc})",
-                path=label,
-                hint="Re-export the table with DataFrame.to_parquet().",
-                check=UNREADABLE,
-            ) from None
+            raise parquet_error(label, exc) from None
         if not isinstance(df.index, pd.RangeIndex):
             df = df.reset_index()
         columns = [str(c) for c in df.columns]
@@ -540,12 +545,7 @@ def _streamed_parquet(
     try:
         schema = pq.read_schema(p)
     except Exception as exc:  # pyarrow raises many types for corrupt files
-        raise InputError(
-            f"{label}: not a readable Parquet file ({type(exc).__name__}: {exc})",
-            path=label,
-            hint="Re-export the table with DataFrame.to_parquet().",
-            check=UNREADABLE,
-        ) from None
+        raise parquet_error(label, exc) from None
     names = [n for n in schema.names if not n.startswith("__index_level_")]
     id_col, features = names[0], names[1:]
     if orientation == "auto" and sample_ids is not None:

@@ -195,3 +195,16 @@ def anndata_matrices(adata: Any, *, name: str = "<AnnData>") -> list[MatrixView]
             continue
         views.append(as_matrix(adata, layer=key, name=name))
     return views
+
+
+def require_finite(block: Any, name: str, *, purpose: str) -> None:
+    """Raise :class:`InputError` when a row block (dense or sparse) holds NaN or infinity;
+    ``purpose`` completes "... the matrix holds NaN or infinite values; <purpose>"."""
+    values = block.data if sp.issparse(block) else block
+    if values.size and not np.isfinite(values).all():
+        raise InputError(
+            f"{name}: the feature matrix holds NaN or infinite values; {purpose}",
+            path=name,
+            hint="Impute or drop the non-finite cells first (biodata_guard.io.non_finite_cells "
+            "counts them; see the units.invalid_values finding).",
+        )

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
+from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix, require_finite
 from biodata_guard._context import AuditContext
 from biodata_guard._format import fraction, preview, subjects
 from biodata_guard._stream import accumulate
@@ -797,18 +797,6 @@ def check_duplicate_samples(
 # --- leakage.near_duplicates ------------------------------------------------------------------
 
 
-def _check_finite(block: Any, name: str) -> None:
-    values = block.data if sp.issparse(block) else block
-    if values.size and not np.isfinite(values).all():
-        raise InputError(
-            f"{name}: the feature matrix holds NaN or infinite values; the near-duplicate "
-            "embedding needs finite numbers",
-            path=name,
-            hint="Impute or drop the non-finite cells first (biodata_guard.io.non_finite_cells "
-            "counts them).",
-        )
-
-
 def _prepare(block: Any, *, log_scale: bool, target_sum: float) -> Any:
     """Float32 copy; for non-negative data scaled to ``target_sum`` per row, then log1p."""
     if sp.issparse(block):
@@ -863,7 +851,7 @@ def _project_block(
     target_sum: float,
     name: str,
 ) -> np.ndarray:
-    _check_finite(block, name)
+    require_finite(block, name, purpose="the near-duplicate embedding needs finite numbers")
     return _prepare(block, log_scale=log_scale, target_sum=target_sum) @ components
 
 
@@ -882,7 +870,7 @@ def fit_embedding(
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, max_fit_rows, replace=False)) if n > max_fit_rows else None
     fit = view.rows(fit_rows if fit_rows is not None else slice(0, n))
-    _check_finite(fit, view.name)
+    require_finite(fit, view.name, purpose="the near-duplicate embedding needs finite numbers")
     lowest = (fit.data.min() if fit.nnz else 0.0) if sp.issparse(fit) else fit.min()
     log_scale = bool(lowest >= 0)
     target = 1.0

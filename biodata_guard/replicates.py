@@ -14,7 +14,13 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import special, stats
 
-from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, _is_anndata, as_matrix
+from biodata_guard._adapters import (
+    DEFAULT_CHUNK_ROWS,
+    MatrixView,
+    _is_anndata,
+    as_matrix,
+    require_finite,
+)
 from biodata_guard._context import AuditContext
 from biodata_guard._format import MAX_SUBJECTS, fraction, preview, subjects
 from biodata_guard.errors import ConfigError, InputError
@@ -630,17 +636,6 @@ def _row_dot(A: Any, B: Any) -> np.ndarray:
     return np.einsum("ij,ij->i", A, B)
 
 
-def _check_finite(block: Any, name: str) -> None:
-    data = block.data if sp.issparse(block) else block
-    if data.size and not np.isfinite(data).all():
-        raise InputError(
-            f"{name}: the feature matrix holds NaN or infinite values; replicate profiles need "
-            "finite numbers",
-            path=name,
-            hint="Impute or drop the non-finite cells first.",
-        )
-
-
 #: Rows sampled (seeded) to choose the profile transform, whatever the chunk size.
 _SCALE_SAMPLE_ROWS = 1000
 
@@ -661,7 +656,7 @@ def _profile_scale(
     lowest, totals = math.inf, []
     for start in range(0, len(rows), max(1, chunk_size)):
         block = view.rows(rows[start : start + chunk_size])
-        _check_finite(block, view.name)
+        require_finite(block, view.name, purpose="replicate profiles need finite numbers")
         if sp.issparse(block):
             low = float(block.data.min()) if block.nnz else 0.0
         else:
@@ -720,7 +715,7 @@ def _profile_pass(
         pos = order[lo:hi]
         srt = np.argsort(pos, kind="stable")
         block = view.rows(pos[srt])
-        _check_finite(block, view.name)
+        require_finite(block, view.name, purpose="replicate profiles need finite numbers")
         if log_scale:
             values = block.data if sp.issparse(block) else block
             if values.size and values.min() < 0:

@@ -15,14 +15,17 @@ from biodata_guard.errors import InputError
 #: Default rows per chunk when streaming a matrix (bounded memory on backed / huge inputs).
 DEFAULT_CHUNK_ROWS = 10_000
 
+_UNREADABLE = "input.unreadable"  # biodata_guard.io.UNREADABLE (io imports this module)
+
 
 @dataclass(frozen=True)
 class MatrixView:
     """A samples x features matrix with its ids, read lazily where possible.
 
     ``X`` is a dense ``numpy.ndarray``, a ``scipy.sparse`` matrix/array (CSR preferred) or a
-    backed AnnData dataset (rows are read from disk chunk by chunk). Nothing here copies the
-    whole matrix; use :meth:`iter_chunks` to visit it.
+    matrix left on disk -- a backed AnnData dataset, an ``h5py.Dataset`` or a ``zarr.Array``
+    (rows are read from disk chunk by chunk). Nothing here copies the whole matrix; use
+    :meth:`iter_chunks` to visit it.
     """
 
     X: Any
@@ -59,13 +62,45 @@ class MatrixView:
             yield start, stop, self.rows(slice(start, stop))
 
     def rows(self, index: slice | np.ndarray) -> np.ndarray | sp.csr_matrix:
-        """Read a subset of rows (a slice or sorted integer positions) into memory."""
-        block = self.X[index]
+        """Read a subset of rows (a slice or sorted integer positions) into memory.
+
+        A matrix on disk that cannot be read (a truncated or corrupt chunk) raises
+        :class:`InputError` naming the input and the rows.
+        """
+        if self.backed:
+            try:
+                block = self.X[index]
+            except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                raise _unreadable_rows(self.name, index, exc) from None
+        else:
+            block = self.X[index]
         if hasattr(block, "compute"):  # a Dask array: the block is read where it lives
             block = block.compute()
         if sp.issparse(block):
             return sp.csr_matrix(block)
         return np.asarray(block)
+
+
+def _unreadable_rows(name: str, index: slice | np.ndarray, exc: Exception) -> InputError:
+    if isinstance(index, slice):
+        where = f"rows {index.start or 0}-{index.stop}"
+    else:
+        where = f"{len(index)} rows from row {int(index[0]) if len(index) else 0}"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return InputError(
+        f"{name}: {where} of the matrix cannot be read from disk ({type(exc).__name__}: {text}); "
+        "the file or store is truncated or corrupt",
+        path=name,
+        hint="Re-write it (adata.write_h5ad() / adata.write_zarr()); if copied, copy it again "
+        "and compare the inputs' sha256 in the report.",
+        check=_UNREADABLE,
+    )
+
+
+def _is_on_disk(X: Any) -> bool:
+    """A matrix read from its file on each access: a backed AnnData sparse dataset, an
+    ``h5py.Dataset`` or a ``zarr.Array``."""
+    return _is_backed_sparse(X) or type(X).__module__.split(".")[0] in ("h5py", "zarr")
 
 
 def _is_backed_sparse(X: Any) -> bool:
@@ -102,7 +137,6 @@ def as_matrix(data: Any, *, layer: str | None = None, name: str | None = None) -
         return data
     if _is_anndata(data):
         label = name or "<AnnData>"
-        backed = bool(getattr(data, "isbacked", False))
         if layer is None:
             X = data.X
             var_names = data.var_names
@@ -136,7 +170,7 @@ def as_matrix(data: Any, *, layer: str | None = None, name: str | None = None) -
             obs_names=pd.Index(data.obs_names.astype(str)),
             var_names=pd.Index(pd.Index(var_names).astype(str)),
             name=label + ("" if layer is None else f"[{layer}]"),
-            backed=backed,
+            backed=bool(getattr(data, "isbacked", False)) or _is_on_disk(X),
         )
     if isinstance(data, pd.DataFrame):
         label = name or "<DataFrame>"

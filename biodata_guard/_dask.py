@@ -66,18 +66,27 @@ def dask_client(scheduler: str | None = None) -> Iterator[Any]:
 def as_dask(fi: FeatureInput, *, chunk_size: int, layer: str | None = None) -> FeatureInput:
     """``fi`` with its matrix as a Dask array of row blocks of ``chunk_size`` rows.
 
-    An h5ad file is read lazily from disk by the workers (``anndata.experimental.read_elem_lazy``;
-    on a remote cluster the path must be readable by every worker); other inputs are wrapped with
-    ``dask.array.from_array`` (sparse blocks stay sparse).
+    An h5ad file or AnnData zarr store is read lazily from disk by the workers
+    (``anndata.experimental.read_elem_lazy``; on a remote cluster the path must be readable by
+    every worker); other inputs are wrapped with ``dask.array.from_array`` (sparse blocks stay
+    sparse).
     """
     import dask.array as da
 
+    from biodata_guard.io import is_h5ad, is_zarr
+
     view = fi.view
-    if fi.path is not None and str(fi.path).lower().endswith(".h5ad"):
+    if fi.path is not None and is_h5ad(fi.path):
         X = _lazy_h5ad(fi.path, layer=layer, chunks=(chunk_size, view.n_vars))
+    elif fi.path is not None and is_zarr(fi.path):
+        X = _lazy_zarr(fi.path, layer=layer, chunks=(chunk_size, view.n_vars))
     else:
         X = da.from_array(view.X, chunks=(chunk_size, -1), asarray=False)
     return dataclasses.replace(fi, view=dataclasses.replace(view, X=X, memo={}))
+
+
+def _element_key(layer: str | None) -> str:
+    return "X" if layer is None else "raw/X" if layer == "raw" else f"layers/{layer}"
 
 
 def _lazy_h5ad(path: str, *, layer: str | None, chunks: tuple[int, int]) -> Any:
@@ -86,9 +95,21 @@ def _lazy_h5ad(path: str, *, layer: str | None, chunks: tuple[int, int]) -> Any:
 
     from biodata_guard.io import _no_hdf5_locking
 
-    key = "X" if layer is None else "raw/X" if layer == "raw" else f"layers/{layer}"
+    key = _element_key(layer)
     with _no_hdf5_locking():  # read-only and unlocked, as the backed AnnData; workers reopen it
         handle = h5py.File(path, "r")
     if key not in handle:
         raise InputError(f"{path}: has no '{key}' to stream", path=path, hint="Check --layer.")
     return read_elem_lazy(handle[key], chunks=chunks)
+
+
+def _lazy_zarr(path: str, *, layer: str | None, chunks: tuple[int, int]) -> Any:
+    import zarr
+    from anndata.experimental import read_elem_lazy
+
+    key = _element_key(layer)
+    # Read-only store (it pickles read-only to the workers); the nodes' own metadata, as read_zarr.
+    group = zarr.open_group(path, mode="r", use_consolidated=False)
+    if key not in group:
+        raise InputError(f"{path}: has no '{key}' to stream", path=path, hint="Check --layer.")
+    return read_elem_lazy(group[key], chunks=chunks)

@@ -18,7 +18,7 @@ from biodata_guard._context import AuditContext, CoordInput, FeatureInput
 from biodata_guard.config import AuditConfig, load_config
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Report
-from biodata_guard.io import file_sha256, read_features, read_table
+from biodata_guard.io import file_sha256, is_zarr, read_features, read_table
 
 __all__ = ["CHECK_GROUPS", "audit"]
 
@@ -68,7 +68,7 @@ def audit(
     config
         An :class:`~biodata_guard.config.AuditConfig`, the path of a YAML config, or None.
     features
-        Feature matrix/matrices: path(s) (CSV/TSV/Parquet/h5ad), ``AnnData``, ``DataFrame``
+        Feature matrix/matrices: path(s) (CSV/TSV/Parquet/h5ad/zarr), ``AnnData``, ``DataFrame``
         (rows = samples), ``ndarray`` or ``scipy.sparse``; a list for several.
     labels, metadata
         Paths or DataFrames with a sample-id column (``id_col``) plus label / metadata columns.
@@ -327,11 +327,11 @@ def _read_inputs(
             orientation=cfg.orientation,
             sample_ids=sample_ids,
             layer=cfg.layer,
-            # The Dask engine streams h5ad matrices from disk: never load them here too.
+            # The Dask engine streams h5ad / zarr matrices from disk: never load them here too.
             backed=True if cfg.engine == "dask" else None,
         )
         feats.append(fi)
-        kind = "h5ad" if fi.adata is not None else "matrix"
+        kind = "matrix" if fi.adata is None else "zarr" if fi.path and is_zarr(fi.path) else "h5ad"
         inputs.append(_input_record(fi.name, fi.path, kind, fi.view.shape))
 
     coords: list[CoordInput] = []

@@ -40,7 +40,8 @@ FIELDS: tuple[Field, ...] = (
         "features",
         "features",
         "paths",
-        "Feature matrix file(s): CSV/TSV(.gz), Parquet or h5ad. Repeatable; several are "
+        "Feature matrix file(s): CSV/TSV(.gz), Parquet, h5ad or AnnData .zarr store. "
+        "Repeatable; several are "
         "compared with each other (units, builds).",
     ),
     Field("inputs", "labels", "labels", "path", "Label table (CSV/TSV/Parquet) with id + label."),
@@ -65,7 +66,13 @@ FIELDS: tuple[Field, ...] = (
         "path",
         "Gene lengths table (gene id + length in bp) for TPM/RPKM distinctions.",
     ),
-    Field("inputs", "layer", "layer", "str", "For h5ad features: the layer to audit (default .X)."),
+    Field(
+        "inputs",
+        "layer",
+        "layer",
+        "str",
+        "For h5ad / zarr features: the layer to audit (default .X).",
+    ),
     Field(
         "columns",
         "id",

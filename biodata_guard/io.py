@@ -1,4 +1,5 @@
-"""Readers: CSV/TSV(.gz), Parquet, h5ad (read-only, backed for large files), AnnData objects.
+"""Readers: CSV/TSV(.gz), Parquet, h5ad and AnnData zarr stores (read-only, streamed when large),
+AnnData objects.
 
 Every reader is read-only and turns unreadable or invalid input into an :class:`InputError` that
 names the file, says what is wrong and how to fix it.
@@ -31,13 +32,18 @@ __all__ = [
     "read_features",
     "read_h5ad",
     "read_table",
+    "read_zarr",
 ]
 
 UNREADABLE = "input.unreadable"
 INVALID = "input.invalid"
 
-#: h5ad files larger than this are opened backed (``backed="r"``) instead of loaded.
+#: h5ad files (and zarr stores, all files summed) larger than this are streamed from disk
+#: instead of loaded.
 BACKED_THRESHOLD_BYTES = 1 << 30
+
+#: A directory is an AnnData zarr store when it holds one of these (zarr v3, zarr v2) at its top.
+_ZARR_METADATA = ("zarr.json", ".zgroup")
 
 _TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t", ".tab": "\t"}
 _DELIMITERS = (",", "\t", ";", "|")
@@ -87,12 +93,33 @@ def _check_file(path: str | Path) -> Path:
 
 
 def file_sha256(path: str | Path, *, block_size: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, streamed (constant memory)."""
+    """SHA-256 of a file's bytes, streamed (constant memory).
+
+    A directory (a zarr store) gets a digest of its whole tree: SHA-256 over, for every file in
+    the order of its relative POSIX path, the path, a NUL byte and the file's own SHA-256. The
+    digest changes when any file is added, removed, renamed or edited, and does not depend on
+    the order the file system lists the directory in.
+    """
+    if Path(path).is_dir():
+        h = hashlib.sha256()
+        for rel, file in _tree_files(Path(path)):
+            h.update(rel.encode() + b"\0" + bytes.fromhex(file_sha256(file, block_size=block_size)))
+        return h.hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(block_size):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _tree_files(root: Path) -> list[tuple[str, Path]]:
+    """Every file under ``root`` as ``(relative POSIX path, path)``, sorted by relative path."""
+    files = []
+    for folder, _, names in os.walk(root):
+        for n in names:
+            file = Path(folder) / n
+            files.append((file.relative_to(root).as_posix(), file))
+    return sorted(files)
 
 
 @contextlib.contextmanager
@@ -357,6 +384,12 @@ def read_h5ad(path: str | Path, *, backed: bool | None = None, name: str | None 
             adata = ad.read_h5ad(p, backed="r" if backed else None)
     except Exception as exc:  # h5py/anndata raise OSError, KeyError, TypeError ... when corrupt
         raise _h5ad_error(exc, label) from None
+    _check_anndata(adata, label)
+    return adata
+
+
+def _check_anndata(adata: Any, label: str) -> None:
+    """An AnnData read from a file has cells and genes, unique obs_names and plain columns."""
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise InputError(
             f"{label}: holds no data ({adata.n_obs} observations x {adata.n_vars} variables)",
@@ -366,10 +399,165 @@ def read_h5ad(path: str | Path, *, backed: bool | None = None, name: str | None 
     _check_unique(adata.obs_names, label, "obs_names", "adata.obs_names_make_unique()")
     for where in ("obs", "var"):
         _check_column_types(getattr(adata, where), label, where)
+
+
+def is_zarr(path: str | os.PathLike) -> bool:
+    """True for a ``.zarr`` path, or a directory holding zarr metadata (an unsuffixed store)."""
+    p = Path(path)
+    if _suffixes(p)[0] == ".zarr":
+        return True
+    return p.is_dir() and any((p / m).is_file() for m in _ZARR_METADATA)
+
+
+def _check_store(path: str | Path, label: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(
+            f"{label}: zarr store does not exist",
+            path=label,
+            hint="Check the path.",
+            check=UNREADABLE,
+        )
+    if not p.is_dir():
+        raise InputError(
+            f"{label}: is a file, not a zarr store (an AnnData zarr store is a directory)",
+            path=label,
+            hint="Pass the directory adata.write_zarr() wrote; unzip a zipped store first "
+            "(unzip store.zarr.zip -d store.zarr), or write the data as h5ad.",
+            check=UNREADABLE,
+        )
+    if not any((p / m).is_file() for m in _ZARR_METADATA):
+        raise InputError(
+            f"{label}: is a directory but not a zarr store (it holds no zarr.json or .zgroup)",
+            path=label,
+            hint="Pass the directory adata.write_zarr() wrote (copy it whole), or the matrix "
+            "file itself.",
+            check=UNREADABLE,
+        )
+    return p
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(file.stat().st_size for _, file in _tree_files(root))
+
+
+def read_zarr(path: str | Path, *, backed: bool | None = None, name: str | None = None) -> Any:
+    """Open an AnnData zarr store (the directory ``adata.write_zarr()`` writes) read-only.
+
+    The store is opened with ``zarr.open_group(path, mode="r")`` from each node's own metadata
+    (not the consolidated copy, which can list nodes a partial copy lacks). Nothing is written,
+    moved or locked.
+
+    Parameters
+    ----------
+    path
+        The store directory (zarr format 2 or 3).
+    backed
+        ``True``: stream the matrices -- ``.obs``, ``.var`` and ``.uns`` are read, while ``X``,
+        ``raw.X`` and each layer stay on disk (sparse ones as anndata's ``CSRDataset`` /
+        ``CSCDataset``, dense ones as ``zarr.Array``) and are read in row blocks, so memory is
+        bounded by the chunk size and the store's own chunks; ``.obsm``, ``.varm``, ``.obsp``
+        and ``.varp`` are not read. ``False``: load the whole AnnData
+        (``anndata.io.read_zarr``). ``None`` (default): stream when the store's files add up to
+        more than :data:`BACKED_THRESHOLD_BYTES`.
+    name
+        Name for messages (defaults to the path).
+
+    Returns
+    -------
+    anndata.AnnData
+
+    Raises
+    ------
+    InputError
+        Missing path, a file or a directory that is not a zarr store, missing ``obs`` / ``var``
+        (an incomplete copy), corrupt metadata or chunks, unknown encodings, no cells or genes,
+        non-unique ``obs_names``.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np, tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> ad.AnnData(np.ones((3, 2), dtype=np.float32)).write_zarr(os.path.join(d, "a.zarr"))
+    >>> read_zarr(os.path.join(d, "a.zarr"), backed=True).X.shape
+    (3, 2)
+    """
+    import anndata as ad
+    import zarr
+
+    label = name or str(path)
+    p = _check_store(path, label)
+    if backed is None:
+        backed = _tree_bytes(p) > BACKED_THRESHOLD_BYTES
+    try:
+        with warnings.catch_warnings():
+            # anndata warns about non-unique obs_names; we raise a clear error for it below.
+            warnings.filterwarnings("ignore", message="Observation names are not unique")
+            group = zarr.open_group(p, mode="r", use_consolidated=False)
+            missing = [k for k in ("obs", "var") if k not in group]
+            if missing:
+                raise InputError(
+                    f"{label}: is a zarr store but not a complete AnnData one: it has no "
+                    f"{' and no '.join(missing)} (an interrupted copy, or not written by anndata)",
+                    path=label,
+                    hint="Copy the whole directory again, or re-write it with adata.write_zarr().",
+                    check=UNREADABLE,
+                )
+            adata = _streamed_zarr(group) if backed else _sorted_layers(ad.io.read_zarr(group))
+    except InputError:
+        raise
+    except Exception as exc:  # zarr/anndata raise JSON, Key, Value errors ... when corrupt
+        raise _h5ad_error(exc, label, kind="zarr") from None
+    _check_anndata(adata, label)
     return adata
 
 
-def _h5ad_error(exc: Exception, label: str) -> InputError:
+def _streamed_zarr(group: Any) -> Any:
+    """An AnnData whose tables are read and whose matrices stay in the (read-only) store."""
+    import anndata as ad
+    from anndata.io import read_elem
+
+    obs = read_elem(group["obs"])
+    adata = ad.AnnData(
+        X=_on_disk(group["X"]) if "X" in group else None,
+        obs=obs,
+        var=read_elem(group["var"]),
+        uns=read_elem(group["uns"]) if "uns" in group else None,
+        # in name order, as _sorted_layers
+        layers={k: _on_disk(group["layers"][k]) for k in sorted(group["layers"].keys())}
+        if "layers" in group
+        else None,
+    )
+    if "raw" in group and "X" in group["raw"]:
+        raw = group["raw"]
+        adata.raw = ad.AnnData(X=_on_disk(raw["X"]), obs=obs, var=read_elem(raw["var"]))
+    return adata
+
+
+def _sorted_layers(adata: Any) -> Any:
+    """Layers in name order, as h5py lists an h5ad's (a zarr store lists them in the file
+    system's directory order, which differs between machines; the findings follow this order)."""
+    keys = sorted(k for k in adata.layers if k is not None)
+    adata.layers = {**{k: adata.layers[k] for k in keys}, None: adata.X}  # None stands for X
+    return adata
+
+
+def _on_disk(elem: Any) -> Any:
+    """A matrix element of a zarr store, left on disk: sparse as anndata's backed dataset, dense
+    as the ``zarr.Array``; anything else (never a matrix) is read."""
+    from anndata.io import read_elem, sparse_dataset
+
+    kind = elem.attrs.get("encoding-type")
+    if kind in ("csr_matrix", "csc_matrix"):
+        return sparse_dataset(elem)
+    if hasattr(elem, "chunks") and kind in (None, "array"):
+        return elem
+    return read_elem(elem)
+
+
+def _h5ad_error(exc: Exception, label: str, *, kind: str = "h5ad") -> InputError:
+    """The error for an AnnData file (``kind="h5ad"``) or zarr store (``"zarr"``) that cannot
+    be read."""
     text = str(exc).splitlines()[0] if str(exc) else "corrupt"
     encoding = re.search(r"encoding_type='([^']*)'", text)
     if type(exc).__name__ == "IORegistryError" and encoding:
@@ -379,10 +567,19 @@ def _h5ad_error(exc: Exception, label: str) -> InputError:
         where = f"{key.group(2).rstrip('/')}/{key.group(1)}" if key else "an element"
         return InputError(
             f"{label}: {where} has the unknown encoding '{encoding.group(1)}'; it was not read "
-            "(h5ad elements of unexpected types are refused, never interpreted)",
+            f"({kind} elements of unexpected types are refused, never interpreted)",
             path=label,
-            hint="Re-write the file with anndata (adata.write_h5ad()) from a trusted source, or "
+            hint=f"Re-write the file with anndata (adata.write_{kind}()) from a trusted source, or "
             "drop the element.",
+            check=UNREADABLE,
+        )
+    if kind == "zarr":
+        return InputError(
+            f"{label}: not a readable AnnData zarr store ({type(exc).__name__}: {text}); it is "
+            "truncated or corrupt (a file in it damaged or missing)",
+            path=label,
+            hint="Re-write it with adata.write_zarr(); if copied, copy the whole directory again "
+            "and compare the inputs' sha256 in the report.",
             check=UNREADABLE,
         )
     return InputError(
@@ -458,9 +655,20 @@ def read_features(
         p = Path(source)
         label = name or p.name
         suffix, _ = _suffixes(p)
-        if suffix == ".h5ad":
-            adata = read_h5ad(p, backed=backed, name=label)
+        if suffix == ".h5ad" or is_zarr(p):
+            reader = read_h5ad if suffix == ".h5ad" else read_zarr
+            adata = reader(p, backed=backed, name=label)
+            _require_matrix(adata, layer, label)
             return FeatureInput(label, as_matrix(adata, layer=layer, name=label), str(p), adata)
+        if p.is_dir():
+            raise InputError(
+                f"{p}: is a directory, not a file (nor a zarr store: it holds no zarr.json or "
+                ".zgroup)",
+                path=str(p),
+                hint="Name a matrix file, or an AnnData zarr store (the directory "
+                "adata.write_zarr() writes).",
+                check=UNREADABLE,
+            )
         if suffix in (".parquet", ".pq"):
             streamed = _streamed_parquet(p, label, backed, orientation, sample_ids)
             if streamed is not None:
@@ -483,6 +691,21 @@ def read_features(
     df = _orient(df, label, orientation, sample_ids)
     _check_unique(pd.Index(df.index.astype(str)), label, "sample ids", "drop or rename duplicates")
     return FeatureInput(label, as_matrix(df, name=label), path)
+
+
+def _require_matrix(adata: Any, layer: str | None, label: str) -> None:
+    """An AnnData file without the matrix asked for (no ``X``; ``raw`` or a layer are checked by
+    :func:`~biodata_guard._adapters.as_matrix`) is refused, naming what it does hold."""
+    if layer is None and adata.X is None:
+        layers = sorted(k for k in adata.layers if k is not None)
+        held = f"layers {layers}" if layers else "no layers"
+        raw = " and .raw" if adata.raw is not None else ""
+        raise InputError(
+            f"{label}: has no X (no main matrix); it holds {held}{raw}",
+            path=label,
+            hint="Audit a layer with --layer NAME (layer= in Python; --layer raw for .raw.X), "
+            "or write the matrix to X.",
+        )
 
 
 class ParquetRows:

@@ -1,4 +1,8 @@
 import gzip
+import json
+import re
+import shutil
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -6,9 +10,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from biodata_guard import io
+from biodata_guard.audit import audit
 from biodata_guard.errors import InputError
-from biodata_guard.io import read_features, read_h5ad, read_table
-from tests._synth import gene_names, nb_counts
+from biodata_guard.io import file_sha256, read_features, read_h5ad, read_table
+from tests._synth import cohort, gene_names, nb_counts, sparse_counts
+from tests.conftest import assert_clean_failure, run_cli
 
 
 @pytest.fixture
@@ -217,3 +224,268 @@ def test_streamed_parquet_with_a_text_column_is_refused_by_name(tmp_path):
         InputError, match=r"m.parquet: matrix columns must be numeric; column 'note'"
     ):
         read_features(path, backed=True)
+
+
+# --- AnnData zarr stores ------------------------------------------------------------------------
+
+
+def _cells(seed: int = 3) -> ad.AnnData:
+    """A small single-cell-like AnnData: sparse counts in X, a dense log layer, .raw, and an
+    .obs sheet with a planted patient leak and a duplicated cell."""
+    sheet = cohort(40, seed=seed).set_index("sample_id")
+    X = nb_counts(len(sheet), 120, seed=seed).astype(np.float32)
+    X[X < 20] = 0  # sparse, as scRNA counts
+    X[5] = X[0]  # an exact duplicate cell
+    patient = sheet["patient_id"].value_counts().index[0]
+    first = sheet.index[sheet["patient_id"] == patient][0]
+    sheet.loc[first, "split"] = "test" if sheet.loc[first, "split"] == "train" else "train"
+    adata = ad.AnnData(sp.csr_matrix(X), obs=sheet, var=pd.DataFrame(index=gene_names(120)))
+    adata.layers["logged"] = np.log1p(X)
+    adata.raw = adata.copy()
+    return adata
+
+
+def _tree(root) -> dict:
+    """Every file and folder under ``root``: its bytes (files) and mtime, by relative path."""
+    return {
+        p.relative_to(root).as_posix(): (
+            p.read_bytes() if p.is_file() else None,
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted([root, *root.rglob("*")])
+    }
+
+
+def _comparable(report, names: tuple[str, ...]) -> str:
+    """The report's JSON without what names the input (inputs, config paths, elapsed time)."""
+    d = report.to_dict()
+    for key in ("inputs", "config", "elapsed_seconds"):
+        d.pop(key)
+    text = json.dumps(d, sort_keys=True)
+    for name in names:
+        text = text.replace(name, "<features>")
+    return text
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["in_memory", "streamed"])
+def test_h5ad_and_zarr_of_one_anndata_give_identical_reports(tmp_path, monkeypatch, streamed):
+    adata = _cells()
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    adata.write_zarr(tmp_path / "cells.zarr")
+    if streamed:  # every store and file over the threshold: matrices stay on disk
+        monkeypatch.setattr(io, "BACKED_THRESHOLD_BYTES", 0)
+    before = _tree(tmp_path / "cells.zarr")
+    options = dict(
+        label_col="label",
+        split_col="split",
+        group_cols=["patient_id"],
+        batch_col="batch",
+        sex_col="sex",
+        only={"alignment", "balance", "leakage", "units", "replicates"},
+        chunk_size=16,
+    )
+    reports = {s: audit(features=tmp_path / f"cells.{s}", **options) for s in ("h5ad", "zarr")}
+    assert _comparable(reports["zarr"], ("cells.zarr",)) == _comparable(
+        reports["h5ad"], ("cells.h5ad",)
+    )
+    checks = {f.check for f in reports["zarr"].findings}
+    assert {"leakage.group_overlap", "leakage.duplicate_samples", "units.detected"} <= checks
+    # all three matrices (X, raw, the layer) were audited
+    assert len(reports["zarr"].artifacts["units"]["matrices"]) == 3
+    (record,) = reports["zarr"].inputs
+    assert record["kind"] == "zarr" and record["shape"] == [adata.n_obs, adata.n_vars]
+    assert record["sha256"] == file_sha256(tmp_path / "cells.zarr")
+    # read-only: every file of the store byte-identical, no mtime changed, nothing added
+    assert _tree(tmp_path / "cells.zarr") == before
+
+
+def test_zarr_store_digest_covers_paths_and_contents(tmp_path):
+    _cells().write_zarr(tmp_path / "a.zarr")
+    digest = file_sha256(tmp_path / "a.zarr")
+    assert re.fullmatch("[0-9a-f]{64}", digest) and digest == file_sha256(tmp_path / "a.zarr")
+    shutil.copytree(tmp_path / "a.zarr", tmp_path / "b.zarr")
+    assert file_sha256(tmp_path / "b.zarr") == digest  # a copy: same digest
+    (tmp_path / "b.zarr" / "uns" / "note.txt").write_text("x")
+    assert file_sha256(tmp_path / "b.zarr") != digest  # a file added
+    (tmp_path / "b.zarr" / "uns" / "note.txt").unlink()
+    (tmp_path / "b.zarr" / "obs" / "zarr.json").rename(tmp_path / "b.zarr" / "obs" / "zarr.jso")
+    assert file_sha256(tmp_path / "b.zarr") != digest  # same bytes, another path
+
+
+def test_zarr_sparse_x_is_streamed_in_row_blocks_and_never_loaded(tmp_path):
+    import tracemalloc
+
+    from anndata.abc import CSRDataset
+
+    X = sparse_counts(40_000, 500, density=0.1, seed=4)
+    obs = pd.DataFrame(index=[f"c{i}" for i in range(X.shape[0])])
+    a = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=gene_names(500)))
+    a.layers["dense"] = X[:, :50].toarray().repeat(10, axis=1)
+    a.write_zarr(tmp_path / "big.zarr")
+    assert not read_features(tmp_path / "big.zarr").view.backed  # small: read whole by default
+    fi = read_features(tmp_path / "big.zarr", backed=True)
+    view = fi.view
+    assert isinstance(view.X, CSRDataset) and view.backed and view.is_sparse
+    assert isinstance(fi.adata.X, CSRDataset)  # the AnnData holds no in-memory matrix either
+    x_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes  # 16 MB
+    tracemalloc.start()
+    try:
+        bounds, total = [], 0.0
+        for start, stop, block in view.iter_chunks(500):
+            assert sp.issparse(block) and block.shape == (stop - start, 500)
+            bounds.append((start, stop))
+            total += float(block.sum())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert bounds == [(s, s + 500) for s in range(0, 40_000, 500)]
+    assert total == pytest.approx(float(X.sum()), rel=1e-6)
+    assert peak < x_bytes / 4, (peak, x_bytes)  # a few of the store's chunks at a time
+    dense = read_features(tmp_path / "big.zarr", backed=True, layer="dense").view
+    assert type(dense.X).__module__.startswith("zarr") and dense.backed
+    np.testing.assert_array_equal(dense.rows(slice(100, 164)), a.layers["dense"][100:164])
+    np.testing.assert_array_equal(
+        dense.rows(np.array([3, 999, 39_999])), a.layers["dense"][[3, 999, 39_999]]
+    )
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("backed", [False, True], ids=["in_memory", "streamed"])
+def test_zarr_layers_and_raw_read_as_from_h5ad(tmp_path, zarr_format, backed):
+    adata = _cells()
+    if zarr_format == 3:
+        adata.write_zarr(tmp_path / "cells.zarr")
+    else:  # format 2 (older anndata, still read) is deprecated for writing
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if not hasattr(ad.settings, "zarr_write_format"):
+                pytest.skip("this anndata writes zarr format 3 only")
+            with ad.settings.override(zarr_write_format=2):
+                adata.write_zarr(tmp_path / "cells.zarr")
+        assert (tmp_path / "cells.zarr" / ".zgroup").is_file()
+    fi = read_features(tmp_path / "cells.zarr", backed=backed)
+    assert fi.view.backed is backed and fi.path == str(tmp_path / "cells.zarr")
+    assert list(fi.adata.obs.columns) == list(adata.obs.columns)
+    for layer, expected in (
+        (None, adata.X),
+        ("raw", adata.raw.X),
+        ("logged", adata.layers["logged"]),
+    ):
+        view = read_features(tmp_path / "cells.zarr", backed=backed, layer=layer).view
+        assert list(view.obs_names) == list(adata.obs_names)
+        assert list(view.var_names) == list(adata.var_names)
+        got = np.vstack([sp.csr_matrix(b).toarray() for _, _, b in view.iter_chunks(7)])
+        want = expected.toarray() if sp.issparse(expected) else expected
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backed", [False, True], ids=["in_memory", "streamed"])
+def test_zarr_layers_come_in_name_order_whatever_the_directory_order(tmp_path, backed):
+    a = ad.AnnData(np.ones((3, 2), dtype=np.float32))
+    for key in ("zz", "aa", "mm", "bb", "qq"):
+        a.layers[key] = a.X.copy()
+    a.write_zarr(tmp_path / "a.zarr")
+    fi = read_features(tmp_path / "a.zarr", backed=backed)
+    assert [k for k in fi.adata.layers if k is not None] == ["aa", "bb", "mm", "qq", "zz"]
+
+
+def test_cli_audits_a_zarr_store(tmp_path):
+    _cells().write_zarr(tmp_path / "cells.zarr")
+    proc = run_cli("audit", "--features", tmp_path / "cells.zarr", "--label-col", "label",
+                   "--split-col", "split", "--group-col", "patient_id", "--no-probe",
+                   "--format", "json", "--out", "-")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # the planted patient leak fails the gate
+    assert "Traceback" not in proc.stderr
+    report = json.loads(proc.stdout)
+    assert [i["kind"] for i in report["inputs"]] == ["zarr"]
+    leak = [f for f in report["findings"] if f["check"] == "leakage.group_overlap"]
+    assert leak and leak[0]["message"].startswith("cells.zarr")
+
+
+def bad_store(tmp_path, kind):
+    """Write one bad zarr store (or a path standing for one); return it and a phrase the
+    error must contain."""
+    p = tmp_path / "cells.zarr"
+    if kind == "missing":
+        return p, "zarr store does not exist"
+    if kind == "a_file":
+        p.write_bytes(b"PK\x03\x04 a zipped store")
+        return p, "is a file, not a zarr store"
+    if kind == "not_a_store":
+        p.mkdir()
+        (p / "notes.txt").write_text("hello")
+        return p, "is a directory but not a zarr store"
+    if kind == "plain_directory":
+        p = tmp_path / "cells"
+        p.mkdir()
+        (p / "notes.txt").write_text("hello")
+        return p, "is a directory, not a file (nor a zarr store"
+    a = _cells()
+    if kind == "no_x":
+        a = ad.AnnData(obs=a.obs, var=a.var, layers={"logged": a.layers["logged"]})
+        a.write_zarr(p)
+        return p, "has no X (no main matrix); it holds layers ['logged']"
+    a.write_zarr(p)
+    if kind == "truncated_metadata":
+        meta = p / "zarr.json"
+        meta.write_bytes(meta.read_bytes()[:200])
+        return p, "not a readable AnnData zarr store (JSONDecodeError"
+    if kind == "truncated_chunk":
+        (chunk,) = (p / "X" / "data" / "c").iterdir()
+        chunk.write_bytes(chunk.read_bytes()[:100])
+        return p, "truncated or corrupt"
+    if kind == "incomplete_copy":
+        shutil.rmtree(p / "obs")
+        return p, "has no obs"
+    if kind == "unknown_layer":
+        return p, "layer 'counts' does not exist"
+    if kind == "unknown_encoding":  # an element anndata cannot decode is refused, never guessed
+        meta = p / "obs" / "label" / "zarr.json"
+        node = json.loads(meta.read_text())
+        node["attributes"]["encoding-type"] = "python-object"
+        meta.write_text(json.dumps(node))
+        return p, "/obs/label has the unknown encoding 'python-object'"
+    raise AssertionError(kind)
+
+
+STORE_CASES = [
+    "missing",
+    "a_file",
+    "not_a_store",
+    "plain_directory",
+    "no_x",
+    "truncated_metadata",
+    "truncated_chunk",
+    "incomplete_copy",
+    "unknown_layer",
+    "unknown_encoding",
+]
+
+
+@pytest.mark.parametrize("backed", [False, True], ids=["in_memory", "streamed"])
+@pytest.mark.parametrize("kind", STORE_CASES)
+def test_bad_zarr_stores_raise_input_error_naming_the_store(tmp_path, kind, backed):
+    path, phrase = bad_store(tmp_path, kind)
+    layer = "counts" if kind == "unknown_layer" else None
+    with pytest.raises(InputError) as info:
+        fi = read_features(path, backed=backed, layer=layer)
+        list(fi.view.iter_chunks(16))  # a streamed store's chunks are read here
+    assert path.name in info.value.message
+    assert phrase in info.value.message, info.value.message
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("kind", ["not_a_store", "truncated_chunk", "incomplete_copy", "no_x"])
+def test_bad_zarr_stores_exit_2_on_the_cli(tmp_path, kind):
+    path, phrase = bad_store(tmp_path, kind)
+    proc = run_cli("audit", "--features", path, "--label-col", "label", "--no-probe")
+    assert_clean_failure(proc, path.name, phrase)
+
+
+def test_a_corrupt_chunk_found_while_streaming_stops_the_audit_with_input_error(
+    tmp_path, monkeypatch
+):
+    path, _ = bad_store(tmp_path, "truncated_chunk")
+    monkeypatch.setattr(io, "BACKED_THRESHOLD_BYTES", 0)
+    with pytest.raises(InputError, match=r"cells.zarr: rows 0-16 of the matrix cannot be read"):
+        audit(features=path, label_col="label", only={"units"}, chunk_size=16)

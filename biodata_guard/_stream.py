@@ -24,6 +24,10 @@ from biodata_guard._adapters import MatrixView
 #: Row blocks a Dask engine keeps in flight per worker (bounds the client's memory).
 _BLOCKS_PER_WORKER = 2
 
+#: Stored values (sparse) or cells (dense) a task works on at once: its float64 temporaries
+#: then stay a few MB whatever the chunk size, so memory is the chunk plus a constant.
+SUB_BLOCK_VALUES = 1 << 19
+
 
 class Accumulator(Protocol):
     """What :func:`shared_pass` needs of a streaming statistic."""
@@ -85,6 +89,26 @@ def run_tasks(
         block = block.compute()
     block = sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
     return [fn(block, start, stop, **kwargs) for fn, kwargs in tasks]
+
+
+def row_slices(block: Any, max_values: int | None = None) -> Iterator[tuple[int, int]]:
+    """Consecutive row ranges ``(r0, r1)`` of ``block`` (CSR or dense) holding at most about
+    ``max_values`` (default :data:`SUB_BLOCK_VALUES`) stored values (CSR) or cells (dense)
+    each, at least one row per range."""
+    max_values = max_values or SUB_BLOCK_VALUES
+    n = block.shape[0]
+    if sp.issparse(block):
+        indptr = np.asarray(block.indptr, dtype=np.int64)
+        r0 = 0
+        while r0 < n:
+            r1 = int(np.searchsorted(indptr, indptr[r0] + max_values, side="right")) - 1
+            r1 = min(n, max(r0 + 1, r1))
+            yield r0, r1
+            r0 = r1
+        return
+    step = max(1, max_values // max(1, block.shape[1]))
+    for r0 in range(0, n, step):
+        yield r0, min(n, r0 + step)
 
 
 def _parts(

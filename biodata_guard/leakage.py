@@ -18,7 +18,7 @@ from scipy import stats
 from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix, require_finite
 from biodata_guard._context import AuditContext
 from biodata_guard._format import fraction, preview, subjects
-from biodata_guard._stream import accumulate
+from biodata_guard._stream import accumulate, row_slices
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
 
@@ -48,8 +48,6 @@ METADATA_PREDICTS_LABEL = "leakage.metadata_predicts_label"
 PREPROCESSING_BEFORE_SPLIT = "leakage.preprocessing_before_split"
 
 _TRAIN_NAMES = ("train", "training", "trn", "fit")
-#: Entries hashed at once (bounds the temporaries of the row hashing to ~100 MB).
-_HASH_BLOCK = 1 << 21
 #: Float32 cells of one query-by-reference similarity block (64 MB).
 _SIM_BLOCK = 1 << 24
 #: Near-duplicate search: exact up to this many (query, reference) pairs, then a faiss index.
@@ -583,8 +581,8 @@ class _RowHashes:
 
 
 def _hash_block(block: Any, start: int, stop: int, *, m: int) -> tuple[np.ndarray, ...]:
-    """Row hashes of one block: CSR rows from their stored entries (never densified), dense rows
-    in sub-blocks of about ``_HASH_BLOCK`` cells."""
+    """Row hashes of one block: CSR rows from their stored entries (never densified), in row
+    ranges of a bounded number of values (:func:`biodata_guard._stream.row_slices`)."""
     cols = np.arange(m, dtype=np.uint64)
     key1 = _mix(cols + _SALT1)
     key2 = _mix(cols + _SALT2)
@@ -592,12 +590,10 @@ def _hash_block(block: Any, start: int, stop: int, *, m: int) -> tuple[np.ndarra
     out1 = np.zeros(rows, dtype=np.uint64)
     out2 = np.zeros(rows, dtype=np.uint64)
     nnz = np.zeros(rows, dtype=np.int64)
-    if sp.issparse(block):
-        indptr = block.indptr.astype(np.int64)
-        r = 0
-        while r < rows:
-            end = int(np.searchsorted(indptr, indptr[r] + _HASH_BLOCK, side="right")) - 1
-            end = min(rows, max(r + 1, end))
+    sparse = sp.issparse(block)
+    indptr = block.indptr.astype(np.int64) if sparse else None
+    for r, end in row_slices(block):
+        if sparse:
             a, b = indptr[r], indptr[end]
             idx = block.indices[a:b]
             h1, h2, nz = _entry_hashes(block.data[a:b], key1[idx], key2[idx])
@@ -605,15 +601,11 @@ def _hash_block(block: Any, start: int, stop: int, *, m: int) -> tuple[np.ndarra
             out1[r:end] = _segment_sum(h1, bounds)
             out2[r:end] = _segment_sum(h2, bounds)
             nnz[r:end] = _segment_sum(nz.astype(np.int64), bounds)
-            r = end
-    else:
-        step = max(1, _HASH_BLOCK // max(1, m))
-        for r in range(0, rows, step):
-            sub = block[r : r + step]
-            h1, h2, nz = _entry_hashes(sub, key1[None, :], key2[None, :])
-            out1[r : r + sub.shape[0]] = h1.sum(axis=1, dtype=np.uint64)
-            out2[r : r + sub.shape[0]] = h2.sum(axis=1, dtype=np.uint64)
-            nnz[r : r + sub.shape[0]] = nz.sum(axis=1)
+        else:
+            h1, h2, nz = _entry_hashes(block[r:end], key1[None, :], key2[None, :])
+            out1[r:end] = h1.sum(axis=1, dtype=np.uint64)
+            out2[r:end] = h2.sum(axis=1, dtype=np.uint64)
+            nnz[r:end] = nz.sum(axis=1)
     return out1, out2, nnz
 
 
@@ -852,7 +844,10 @@ def _project_block(
     name: str,
 ) -> np.ndarray:
     require_finite(block, name, purpose="the near-duplicate embedding needs finite numbers")
-    return _prepare(block, log_scale=log_scale, target_sum=target_sum) @ components
+    out = np.empty((block.shape[0], components.shape[1]), dtype=np.float32)
+    for r0, r1 in row_slices(block):
+        out[r0:r1] = _prepare(block[r0:r1], log_scale=log_scale, target_sum=target_sum) @ components
+    return out
 
 
 def embedding_key(*, n_components: int, max_fit_rows: int, seed: int) -> tuple:
@@ -1465,49 +1460,97 @@ def _moments_block(
     m = block.shape[1]
     c = codes[start:stop]
     part = {
-        "count": np.zeros(n_splits),
+        "count": np.bincount(c[c >= 0], minlength=n_splits).astype(np.float64),
         "total": np.zeros((n_splits, m)),
         "total_sq": np.zeros((n_splits, m)),
         "low": np.full((n_splits, m), np.inf),
         "high": np.full((n_splits, m), -np.inf),
+        "non_integer": np.zeros(m, dtype=np.int64),
         "rows": np.full((block.shape[0], 4), np.nan),
+        "stored": np.zeros((n_splits, m), dtype=np.int64),  # sparse: entries per split, feature
     }
-    rows = part["rows"]
-    if sp.issparse(block):
-        block = sp.csr_matrix(block, dtype=np.float64)
-        square = block.multiply(block).tocsr()
-        rows[:, 0] = np.asarray(block.sum(axis=1)).ravel()
-        rows[:, 1] = np.asarray(square.sum(axis=1)).ravel()
-        rows[:, 2] = block.min(axis=1).toarray().ravel()
-        rows[:, 3] = block.max(axis=1).toarray().ravel()
-        kept = block[c >= 0]
-        frac = kept.data != np.round(kept.data)
-        part["non_integer"] = np.bincount(kept.indices[frac], minlength=m)
-        for code in np.unique(c[c >= 0]):
-            sel = c == code
-            sub, sub_sq = block[sel], square[sel]
-            part["count"][code] = sub.shape[0]
-            part["total"][code] = np.asarray(sub.sum(axis=0)).ravel()
-            part["total_sq"][code] = np.asarray(sub_sq.sum(axis=0)).ravel()
-            part["low"][code] = sub.min(axis=0).toarray().ravel()
-            part["high"][code] = sub.max(axis=0).toarray().ravel()
-    else:
-        block = np.asarray(block, dtype=np.float64)
-        rows[:, 0] = block.sum(axis=1)
-        rows[:, 1] = np.einsum("ij,ij->i", block, block)
-        if m:
-            rows[:, 2] = block.min(axis=1)
-            rows[:, 3] = block.max(axis=1)
-        kept = block[c >= 0]
-        part["non_integer"] = (kept != np.round(kept)).sum(axis=0)
-        for code in np.unique(c[c >= 0]):
-            sub = block[c == code]
-            part["count"][code] = sub.shape[0]
-            part["total"][code] = sub.sum(axis=0)
-            part["total_sq"][code] = np.einsum("ij,ij->j", sub, sub)
-            part["low"][code] = sub.min(axis=0)
-            part["high"][code] = sub.max(axis=0)
+    sparse = sp.issparse(block)
+    if sparse:
+        block = sp.csr_matrix(block)
+    for r0, r1 in row_slices(block):
+        if sparse:
+            _sparse_moments(block[r0:r1], c[r0:r1], part, part["rows"][r0:r1])
+        else:
+            _dense_moments(block[r0:r1], c[r0:r1], part, part["rows"][r0:r1])
+    if sparse:
+        # a (split, feature) with fewer stored entries than rows in the split holds a zero
+        count = part["count"][:, None]
+        zero = (part["stored"] < count) & (count > 0)
+        np.minimum(part["low"], np.where(zero, 0.0, np.inf), out=part["low"])
+        np.maximum(part["high"], np.where(zero, 0.0, -np.inf), out=part["high"])
+    del part["stored"]
     return part
+
+
+def _dense_moments(
+    block: Any, c: np.ndarray, part: dict[str, np.ndarray], rows: np.ndarray
+) -> None:
+    """Add the moments of the dense rows ``block`` (split codes ``c``) to ``part``."""
+    block = np.asarray(block, dtype=np.float64)
+    rows[:, 0] = block.sum(axis=1)
+    rows[:, 1] = np.einsum("ij,ij->i", block, block)
+    if block.shape[1]:
+        rows[:, 2] = block.min(axis=1)
+        rows[:, 3] = block.max(axis=1)
+    kept = block[c >= 0]
+    part["non_integer"] += (kept != np.round(kept)).sum(axis=0)
+    for code in np.unique(c[c >= 0]):
+        sub = block[c == code]
+        part["total"][code] += sub.sum(axis=0)
+        part["total_sq"][code] += np.einsum("ij,ij->j", sub, sub)
+        np.minimum(part["low"][code], sub.min(axis=0), out=part["low"][code])
+        np.maximum(part["high"][code], sub.max(axis=0), out=part["high"][code])
+
+
+def _sparse_moments(
+    block: sp.csr_matrix, c: np.ndarray, part: dict[str, np.ndarray], rows: np.ndarray
+) -> None:
+    """Add the moments of the CSR rows ``block`` (split codes ``c``) to ``part``, from the
+    stored entries: one ``bincount`` (or ``ufunc.at``) per statistic over (split, feature)
+    keys, never a per-split copy of the rows; implicit zeros are settled from the counts."""
+    nr, m = block.shape
+    n_splits = part["total"].shape[0]
+    indptr = np.asarray(block.indptr, dtype=np.int64)
+    data = np.asarray(block.data[: indptr[-1]], dtype=np.float64)
+    indices = np.asarray(block.indices[: indptr[-1]], dtype=np.int64)
+    stored = np.diff(indptr)
+    row_of = np.repeat(np.arange(nr), stored)
+    square = data * data
+    rows[:, 0] = np.bincount(row_of, weights=data, minlength=nr)
+    rows[:, 1] = np.bincount(row_of, weights=square, minlength=nr)
+    rows[:, 2] = np.where(stored < m, 0.0, np.inf)
+    rows[:, 3] = np.where(stored < m, 0.0, -np.inf)
+    nonempty = stored > 0
+    if nonempty.any():
+        starts = indptr[:-1][nonempty]
+        rows[nonempty, 2] = np.minimum(rows[nonempty, 2], np.minimum.reduceat(data, starts))
+        rows[nonempty, 3] = np.maximum(rows[nonempty, 3], np.maximum.reduceat(data, starts))
+    if not m:
+        rows[:, 2:] = np.nan
+    split_of = c[row_of]
+    if (c >= 0).all():
+        key = split_of * m + indices
+        values = data
+    else:
+        kept = split_of >= 0
+        key, values, indices, square = (
+            split_of[kept] * m + indices[kept],
+            data[kept],
+            indices[kept],
+            square[kept],
+        )
+    size = n_splits * m
+    part["non_integer"] += np.bincount(indices[values != np.rint(values)], minlength=m)
+    part["total"] += np.bincount(key, weights=values, minlength=size).reshape(n_splits, m)
+    part["total_sq"] += np.bincount(key, weights=square, minlength=size).reshape(n_splits, m)
+    part["stored"] += np.bincount(key, minlength=size).reshape(n_splits, m)
+    np.minimum.at(part["low"].reshape(-1), key, values)
+    np.maximum.at(part["high"].reshape(-1), key, values)
 
 
 def moments_key(codes: np.ndarray) -> tuple:

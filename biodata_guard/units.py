@@ -23,7 +23,7 @@ from biodata_guard._adapters import (
 )
 from biodata_guard._format import fraction, jsonable, preview
 from biodata_guard._format import subjects as _first
-from biodata_guard._stream import accumulate
+from biodata_guard._stream import accumulate, row_slices
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
 
@@ -746,7 +746,8 @@ def _scan_block(block: Any, start: int, stop: int, *, m: int, lengths: np.ndarra
     """One block's part of the scan: a block-sized :class:`_Scan` (runs on Dask workers)."""
     part = _Scan(block.shape[0], m, lengths)
     with np.errstate(all="ignore"):  # NaN/inf cells are counted and reported, not warned about
-        part.fill(0, block.shape[0], block)
+        for r0, r1 in row_slices(block):
+            part.fill(r0, r1, block[r0:r1])
     part.lengths = None  # not needed by absorb; keep the part small
     return part
 

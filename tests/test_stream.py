@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from biodata_guard import audit
+from biodata_guard import _stream as stream
+from biodata_guard import audit, leakage, units
 from biodata_guard._adapters import MatrixView, as_matrix
-from biodata_guard._stream import accumulate, shared_pass
+from biodata_guard._stream import accumulate, row_slices, shared_pass
 from biodata_guard.leakage import _RowHashes
 from tests._synth import cohort, gene_names, nb_counts
 
@@ -91,6 +94,47 @@ def test_parts_are_absorbed_in_row_order_whatever_the_chunk_size():
     assert all(np.array_equal(results[0], r) for r in results[1:])
 
 
+@pytest.mark.parametrize("sparse", [True, False])
+def test_row_slices_bound_the_values_per_slice_and_cover_every_row(sparse):
+    X = sp.random(50, 30, density=0.2, format="csr", random_state=np.random.default_rng(2))
+    X = X if sparse else X.toarray()
+    slices = list(row_slices(X, max_values=20))
+    assert slices[0][0] == 0 and slices[-1][1] == 50
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(slices))
+    for r0, r1 in slices:
+        size = X[r0:r1].nnz if sparse else X[r0:r1].size
+        assert r1 - r0 == 1 or size <= 20
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_statistics_do_not_depend_on_the_sub_block_size(monkeypatch, sparse):
+    """Tasks work on bounded row slices of a block (memory); the numbers must not move."""
+    sheet = cohort(80, seed=5)
+    X = nb_counts(len(sheet), 200, seed=5).astype(np.float32)
+    X[:10] = np.log1p(X[:10])  # log rows: the scan's log-candidate branch runs too
+    X = sp.csr_matrix(X) if sparse else X
+    codes = np.where(sheet["split"].to_numpy() == "train", 0, 1)
+
+    def statistics():
+        view = as_matrix(X, name="m")
+        accs = {
+            "scan": units.scan_accumulator(view, None)[1],
+            "hash": _RowHashes(*view.shape),
+            "moments": leakage._Moments(codes, 2, view.n_vars),
+        }
+        shared_pass(view, accs, chunk_size=40)
+        scan, moments = view.memo["scan"], view.memo["moments"]
+        return [scan.S, scan.sumsq, scan.mx, scan.f_sum, scan.raw["grid_m"],
+                scan.log["e"]["S"], view.memo["hash"].h1,
+                moments.total, moments.low, moments.high, moments.rows]  # fmt: skip
+
+    whole = statistics()
+    monkeypatch.setattr(stream, "SUB_BLOCK_VALUES", 50)
+    sliced = statistics()
+    for a, b in zip(whole, sliced, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 # --- the Dask engine ----------------------------------------------------------------------------
 
 
@@ -116,8 +160,10 @@ def test_dask_engine_on_a_local_cluster_gives_the_in_memory_findings(tmp_path):
     adata.X = X.tocsr()
     path = tmp_path / "cells.h5ad"
     adata.write_h5ad(path)
+    adata.write_zarr(tmp_path / "cells.zarr")
     options = dict(
-        features=[path],
+        # one cluster for both on-disk formats: each is read lazily by the workers
+        features=[path, tmp_path / "cells.zarr"],
         label_col="label",
         split_col="split",
         group_cols=["patient_id"],
@@ -132,3 +178,41 @@ def test_dask_engine_on_a_local_cluster_gives_the_in_memory_findings(tmp_path):
     assert {"leakage.group_overlap", "leakage.duplicate_samples"} <= {
         f.check for f in memory.findings
     }
+    assert [i["kind"] for i in dask.inputs] == ["h5ad", "zarr"]
+    detected = {f.input: f.evidence for f in memory.findings if f.check == "units.detected"}
+    assert detected["cells.zarr"] == detected["cells.h5ad"]
+
+
+@pytest.mark.parametrize("layer", [None, "raw", "counts"])
+def test_dask_engine_reads_a_zarr_store_lazily_in_row_blocks(tmp_path, layer):
+    pytest.importorskip("dask.array", reason="the dask extra is not installed")
+    import pickle
+
+    from biodata_guard._dask import as_dask
+    from biodata_guard.io import read_features
+
+    adata, _ = _dataset(sparse=True)
+    adata.raw = adata.copy()
+    adata.write_zarr(tmp_path / "cells.zarr")
+    fi = read_features(tmp_path / "cells.zarr", backed=True, layer=layer)
+    lazy = as_dask(fi, chunk_size=16, layer=layer).view
+    assert type(lazy.X).__module__.startswith("dask.")
+    n = adata.n_obs
+    assert lazy.X.chunks[0] == (16,) * (n // 16) + ((n % 16,) if n % 16 else ())
+    # the graph points at the store (it pickles by path, read-only), it holds no matrix
+    assert len(pickle.dumps(lazy.X.dask)) < adata.X.data.nbytes
+    expected = adata.X if layer is None else adata.raw.X if layer == "raw" else adata.layers[layer]
+    blocks = [b for _, _, b in lazy.iter_chunks(16)]
+    assert all(sp.issparse(b) for b in blocks)
+    np.testing.assert_array_equal(sp.vstack(blocks).toarray(), expected.toarray())
+
+
+def test_dask_engine_refuses_a_zarr_layer_that_is_not_there(tmp_path):
+    pytest.importorskip("dask.array", reason="the dask extra is not installed")
+    from biodata_guard._dask import _lazy_zarr
+    from biodata_guard.errors import InputError
+
+    adata, _ = _dataset(sparse=True)
+    adata.write_zarr(tmp_path / "cells.zarr")
+    with pytest.raises(InputError, match="has no 'layers/nope' to stream"):
+        _lazy_zarr(str(tmp_path / "cells.zarr"), layer="nope", chunks=(16, 300))

@@ -16,6 +16,8 @@ from biodata_guard.errors import InputError
 DEFAULT_CHUNK_ROWS = 10_000
 
 _UNREADABLE = "input.unreadable"  # biodata_guard.io.UNREADABLE (io imports this module)
+#: What h5py / zarr / anndata raise for a block they cannot read (truncated file, bad checksum).
+READ_ERRORS = (OSError, ValueError, RuntimeError, KeyError)
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,8 @@ class MatrixView:
         if self.backed:
             try:
                 block = self.X[index]
-            except (OSError, ValueError, RuntimeError, KeyError) as exc:
-                raise _unreadable_rows(self.name, index, exc) from None
+            except READ_ERRORS as exc:
+                raise unreadable_rows(self.name, index, exc) from None
         else:
             block = self.X[index]
         if hasattr(block, "compute"):  # a Dask array: the block is read where it lives
@@ -81,7 +83,7 @@ class MatrixView:
         return np.asarray(block)
 
 
-def _unreadable_rows(name: str, index: slice | np.ndarray, exc: Exception) -> InputError:
+def unreadable_rows(name: str, index: slice | np.ndarray, exc: Exception) -> InputError:
     if isinstance(index, slice):
         where = f"rows {index.start or 0}-{index.stop}"
     else:

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from biodata_guard._adapters import MatrixView
+from biodata_guard._adapters import READ_ERRORS, MatrixView, unreadable_rows
+from biodata_guard.errors import GuardError
 
 #: Row blocks a Dask engine keeps in flight per worker (bounds the client's memory).
 _BLOCKS_PER_WORKER = 2
@@ -115,7 +116,7 @@ def _parts(
     view: MatrixView, tasks: list[tuple[Callable[..., Any], dict[str, Any]]], chunk_size: int
 ) -> Iterator[tuple[int, int, list[Any]]]:
     if is_dask(view.X):
-        yield from _dask_parts(view.X, tasks)
+        yield from _dask_parts(view.X, tasks, view.name)
         return
     for start, stop, block in view.iter_chunks(chunk_size):
         yield start, stop, run_tasks(block, start, stop, tasks)
@@ -127,7 +128,7 @@ def is_dask(X: Any) -> bool:
 
 
 def _dask_parts(
-    X: Any, tasks: list[tuple[Callable[..., Any], dict[str, Any]]]
+    X: Any, tasks: list[tuple[Callable[..., Any], dict[str, Any]]], name: str
 ) -> Iterator[tuple[int, int, list[Any]]]:
     import dask
 
@@ -137,12 +138,17 @@ def _dask_parts(
     window = max(1, _BLOCKS_PER_WORKER * _n_workers())
     for first in range(0, len(blocks), window):
         last = min(len(blocks), first + window)
-        parts = dask.compute(
-            *[
-                dask.delayed(run_tasks)(blocks[i], int(bounds[i]), int(bounds[i + 1]), shared)
-                for i in range(first, last)
-            ]
-        )
+        try:
+            parts = dask.compute(
+                *[
+                    dask.delayed(run_tasks)(blocks[i], int(bounds[i]), int(bounds[i + 1]), shared)
+                    for i in range(first, last)
+                ]
+            )
+        except GuardError:
+            raise
+        except READ_ERRORS as exc:  # a worker could not read its block: as in MatrixView.rows
+            raise unreadable_rows(name, slice(int(bounds[first]), int(bounds[last])), exc) from None
         for i, part in zip(range(first, last), parts, strict=True):
             yield int(bounds[i]), int(bounds[i + 1]), part
 

@@ -489,3 +489,11 @@ def test_a_corrupt_chunk_found_while_streaming_stops_the_audit_with_input_error(
     monkeypatch.setattr(io, "BACKED_THRESHOLD_BYTES", 0)
     with pytest.raises(InputError, match=r"cells.zarr: rows 0-16 of the matrix cannot be read"):
         audit(features=path, label_col="label", only={"units"}, chunk_size=16)
+
+
+@pytest.mark.slow
+def test_a_corrupt_chunk_read_by_a_dask_worker_exits_2_without_a_traceback(tmp_path):
+    path, _ = bad_store(tmp_path, "truncated_chunk")
+    proc = run_cli("audit", "--features", path, "--label-col", "label", "--no-probe",
+                   "--engine", "dask", "--chunk-size", "16")  # fmt: skip
+    assert_clean_failure(proc, path.name, "cannot be read from disk")

@@ -233,6 +233,18 @@ def anndata_matrices(adata: Any, *, name: str = "<AnnData>") -> list[MatrixView]
     return views
 
 
+def finite_rows(block: Any) -> np.ndarray:
+    """Boolean mask of the rows of a block (dense or CSR) holding only finite values."""
+    if not sp.issparse(block):
+        return np.isfinite(block).all(axis=1)
+    block = sp.csr_matrix(block)
+    bad = ~np.isfinite(block.data)
+    if not bad.any():
+        return np.ones(block.shape[0], dtype=bool)
+    row_of = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+    return np.bincount(row_of[bad], minlength=block.shape[0]) == 0
+
+
 def require_finite(block: Any, name: str, *, purpose: str) -> None:
     """Raise :class:`InputError` when a row block (dense or sparse) holds NaN or infinity;
     ``purpose`` completes "... the matrix holds NaN or infinite values; <purpose>"."""

@@ -7,7 +7,7 @@ import hashlib
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix, require_finite
+from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix, finite_rows
 from biodata_guard._context import AuditContext
 from biodata_guard._format import fraction, preview, subjects
 from biodata_guard._stream import accumulate, row_slices
@@ -843,10 +843,12 @@ def _project_block(
     target_sum: float,
     name: str,
 ) -> np.ndarray:
-    require_finite(block, name, purpose="the near-duplicate embedding needs finite numbers")
     out = np.empty((block.shape[0], components.shape[1]), dtype=np.float32)
-    for r0, r1 in row_slices(block):
-        out[r0:r1] = _prepare(block[r0:r1], log_scale=log_scale, target_sum=target_sum) @ components
+    with np.errstate(all="ignore"):  # rows with NaN/inf come out NaN and are left out later
+        for r0, r1 in row_slices(block):
+            sub = _prepare(block[r0:r1], log_scale=log_scale, target_sum=target_sum)
+            out[r0:r1] = sub @ components
+    out[~np.isfinite(out).all(axis=1)] = np.nan
     return out
 
 
@@ -865,7 +867,7 @@ def fit_embedding(
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, max_fit_rows, replace=False)) if n > max_fit_rows else None
     fit = view.rows(fit_rows if fit_rows is not None else slice(0, n))
-    require_finite(fit, view.name, purpose="the near-duplicate embedding needs finite numbers")
+    fit = fit[finite_rows(fit)]  # rows with NaN/inf (units.invalid_values) are left out
     lowest = (fit.data.min() if fit.nnz else 0.0) if sp.issparse(fit) else fit.min()
     log_scale = bool(lowest >= 0)
     target = 1.0
@@ -1095,6 +1097,9 @@ def check_near_duplicates(
     if embedded is None:
         return []
     emb, info = embedded
+    non_finite = ~np.isfinite(emb).all(axis=1)  # rows holding NaN/inf: not compared
+    if non_finite.any():
+        sp_ = replace(sp_, codes=np.where(non_finite, -1, sp_.codes))
     if similarity is None:
         cal = _calibrate(
             emb,
@@ -1170,6 +1175,7 @@ def check_near_duplicates(
                 **cal,
                 "max_near_duplicate_fraction": max_near_duplicate_fraction,
                 "pair_similarities": [float(sim[i]) for i in top],
+                "n_non_finite_samples_skipped": int(non_finite.sum()),
                 "embedding": info,
             },
             subjects=listed,

@@ -434,11 +434,23 @@ def test_near_duplicates_is_deterministic(meta, bulk):
     assert a[0].evidence["embedding"]["n_fit_rows"] == 300
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_near_duplicates_leave_out_rows_with_nan_and_still_find_the_others(meta, bulk, sparse):
+    """NaN/inf cells are reported by units.invalid_values; the near-duplicate check compares
+    the other rows instead of stopping the audit."""
+    df, X, src = _with_replicates(meta, bulk, 6)
+    X = X.astype(float)
+    test_rows = np.flatnonzero(df["split"].to_numpy() == "test")
+    X[test_rows[0], 4] = np.nan  # a test sample that is not a planted replicate
+    X[test_rows[1], 7] = np.inf
+    X = sp.csr_matrix(X) if sparse else X
+    (f,) = L.check_near_duplicates(X, df["split"], chunk_size=128)
+    assert f.evidence["n_near_duplicates"] == 6
+    assert f.evidence["n_non_finite_samples_skipped"] == 2
+    assert f.evidence["n_evaluated_samples"] == len(test_rows) - 2
+
+
 def test_near_duplicates_bad_input(meta, bulk):
-    X = bulk[0].copy()
-    X[3, 4] = np.nan
-    with pytest.raises(InputError, match="NaN or infinite"):
-        L.check_near_duplicates(X, meta["split"])
     with pytest.raises(ConfigError):
         L.check_near_duplicates(bulk[0], meta["split"], similarity=1.5)
     with pytest.raises(InputError, match="one value per row"):

@@ -245,12 +245,18 @@ def finite_rows(block: Any) -> np.ndarray:
     return np.bincount(row_of[bad], minlength=block.shape[0]) == 0
 
 
+class NonFiniteError(InputError):
+    """A check that needs finite numbers met NaN/inf (the audit reports them as
+    ``units.invalid_values`` and skips that check instead of stopping)."""
+
+
 def require_finite(block: Any, name: str, *, purpose: str) -> None:
-    """Raise :class:`InputError` when a row block (dense or sparse) holds NaN or infinity;
-    ``purpose`` completes "... the matrix holds NaN or infinite values; <purpose>"."""
+    """Raise :class:`NonFiniteError` (an :class:`InputError`) when a row block (dense or
+    sparse) holds NaN or infinity; ``purpose`` completes "... the matrix holds NaN or infinite
+    values; <purpose>"."""
     values = block.data if sp.issparse(block) else block
     if values.size and not np.isfinite(values).all():
-        raise InputError(
+        raise NonFiniteError(
             f"{name}: the feature matrix holds NaN or infinite values; {purpose}",
             path=name,
             hint="Impute or drop the non-finite cells first (biodata_guard.io.non_finite_cells "

@@ -17,6 +17,7 @@ from scipy import special, stats
 from biodata_guard._adapters import (
     DEFAULT_CHUNK_ROWS,
     MatrixView,
+    NonFiniteError,
     _is_anndata,
     as_matrix,
     require_finite,
@@ -1406,6 +1407,17 @@ def _view_groups(ctx: AuditContext, view: MatrixView, col: str) -> np.ndarray | 
     return None
 
 
+def _profile_skipped(name: str, column: str, reason: str) -> Finding:
+    return Finding(
+        CEILING,
+        Severity.INFO,
+        f"{name}, {column}: replicate-profile ceiling skipped; {reason}",
+        evidence={"kind": "profile", "skipped": True, "reason": reason},
+        hint="Impute or drop the non-finite cells (see units.invalid_values), then re-run.",
+        input=name,
+    )
+
+
 def audit_replicates(ctx: AuditContext) -> list[Finding]:
     """Replicate ceilings and outlier replicate groups for what the audit configures.
 
@@ -1440,15 +1452,20 @@ def audit_replicates(ctx: AuditContext) -> list[Finding]:
     if ctx.features:
         fi = ctx.features[0]
         groups = _view_groups(ctx, fi.view, col)
+        res = None
         if groups is not None:
-            res = replicate_ceiling(
-                fi.view,
-                groups,
-                kind="profile",
-                seed=cfg.seed,
-                chunk_size=cfg.chunk_size,
-                name=fi.name,
-            )
+            try:
+                res = replicate_ceiling(
+                    fi.view,
+                    groups,
+                    kind="profile",
+                    seed=cfg.seed,
+                    chunk_size=cfg.chunk_size,
+                    name=fi.name,
+                )
+            except NonFiniteError as exc:  # reported by units.invalid_values; go on
+                out.append(_profile_skipped(fi.name, col, exc.message))
+        if res is not None:
             shared = {"name": fi.name, "result": res, **common}
             out += check_replicate_ceiling(**shared)
             out += check_replicate_agreement(alpha=cfg.alpha, **shared)

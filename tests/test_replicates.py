@@ -13,6 +13,7 @@ from biodata_guard._adapters import as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
+from biodata_guard.findings import Severity
 from tests.conftest import DEMO
 
 
@@ -442,6 +443,25 @@ def test_audit_on_the_demo_reports_ceilings_and_the_discordant_pairs():
     assert low.evidence["groups"]["S0136"]["members"] == ["S0136", "S0261"]
     pairs = ctx.artifacts["replicates"]["pairs"]
     assert len(pairs["a"]) == len(pairs["b"]) == 2000
+
+
+def test_audit_skips_the_profile_ceiling_on_nan_and_keeps_the_label_ceiling():
+    ctx = demo_context()
+    counts = pd.read_csv(DEMO / "data" / "counts.csv.gz", index_col=0).astype(float)
+    group = ctx.samples["replicate_group"]
+    replicated = group.map(group.value_counts()).to_numpy() > 1
+    counts.iloc[np.flatnonzero(replicated)[0], 2] = np.nan  # units.invalid_values reports it
+    ctx.features = [FeatureInput("counts.csv.gz", as_matrix(counts, name="counts.csv.gz"))]
+    found = replicates.audit_replicates(ctx)
+    (skipped,) = [f for f in found if f.input == "counts.csv.gz"]
+    assert (skipped.check, skipped.severity) == ("replicates.ceiling", Severity.INFO)
+    assert skipped.evidence["skipped"] is True
+    assert "replicate_group: replicate-profile ceiling skipped" in skipped.message
+    assert "NaN or infinite" in skipped.message
+    assert [f.check for f in found if f.input != "counts.csv.gz"] == [
+        "replicates.ceiling",
+        "replicates.low_agreement",
+    ]
 
 
 def test_audit_on_the_demo_cannot_rule_out_a_perfect_kappa():

@@ -438,7 +438,7 @@ def test_near_duplicates_is_deterministic(meta, bulk):
 def test_near_duplicates_leave_out_rows_with_nan_and_still_find_the_others(meta, bulk, sparse):
     """NaN/inf cells are reported by units.invalid_values; the near-duplicate check compares
     the other rows instead of stopping the audit."""
-    df, X, src = _with_replicates(meta, bulk, 6)
+    df, X, _ = _with_replicates(meta, bulk, 6)
     X = X.astype(float)
     test_rows = np.flatnonzero(df["split"].to_numpy() == "test")
     X[test_rows[0], 4] = np.nan  # a test sample that is not a planted replicate

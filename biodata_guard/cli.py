@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from biodata_guard.config import FIELDS, Field
+from biodata_guard.config import ENGINES, FIELDS, Field
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -106,6 +106,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="Schema name (sample_sheet, label_table, expression_matrix) or path to a YAML schema.",
     )
     v.add_argument("file", help="Table to validate (CSV/TSV/Parquet).")
+    engine = v.add_argument_group("engine")
+    engine.add_argument(
+        "--engine",
+        dest="engine",
+        choices=ENGINES,
+        default=None,
+        help="memory (default): read the table with pandas; dask: read and validate it in "
+        "partitions on a Dask cluster (same findings; pip install 'biodata_guard[dask]').",
+    )
+    engine.add_argument(
+        "--scheduler",
+        dest="scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="With --engine dask: address of a running dask.distributed scheduler "
+        "(tcp://host:8786); default: a local cluster of 2 worker processes.",
+    )
+    engine.add_argument(
+        "--blocksize",
+        default=None,
+        metavar="SIZE",
+        help="With --engine dask: text bytes (Parquet: row-group bytes) per partition, e.g. "
+        "64MB (default) or 1048576. A gzip file is one partition.",
+    )
     _output_flags(v)
     schema_sub.add_parser("list", help="List the shipped schemas.")
     return parser
@@ -177,7 +201,15 @@ def _run_schema(args: argparse.Namespace, options: dict[str, Any]) -> int:
     if args.schema_command != "validate":
         build_parser().parse_args(["schema", "--help"])
     cfg = AuditConfig(**options)
-    report = validate_file(args.schema, args.file, fail_on=cfg.fail_on, seed=cfg.seed)
+    report = validate_file(
+        args.schema,
+        args.file,
+        fail_on=cfg.fail_on,
+        seed=cfg.seed,
+        engine=cfg.engine,
+        scheduler=cfg.scheduler,
+        blocksize=args.blocksize,
+    )
     _write_outputs(report, cfg.formats, cfg.out)
     return EXIT_OK if report.ok else EXIT_GATE
 

@@ -112,6 +112,19 @@ def schema_findings(errors: Any, df: pd.DataFrame, *, name: str, schema_name: st
     folded into one finding per check, about ``<table>``; a missing column names that column.
     """
     cases = errors.failure_cases.copy()
+    cases["label"] = [None if pd.isna(i) else _row_label(df, i) for i in cases["index"]]
+    return _case_findings(cases, n_rows=len(df), name=name, schema_name=schema_name)
+
+
+def _case_findings(
+    cases: pd.DataFrame, *, n_rows: int, name: str, schema_name: str
+) -> list[Finding]:
+    """Findings from a pandera failure-case table with a ``label`` column naming each row.
+
+    Shared by the in-memory path (:func:`schema_findings`) and the Dask engine, which assembles
+    the same table from the partitions of a file.
+    """
+    cases = cases.copy()
     cases["column"] = cases["column"].astype("string").fillna("<table>")
     cases["check"] = cases["check"].astype("string").fillna("?")
     missing = cases["check"] == "column_in_dataframe"
@@ -121,15 +134,14 @@ def schema_findings(errors: Any, df: pd.DataFrame, *, name: str, schema_name: st
     cases = cases.drop_duplicates(["column", "check", "index"], keep="first")
     out = []
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
-        rows = group["index"].dropna().tolist()
-        labels = [_row_label(df, i) for i in rows]
+        labels = group.loc[group["index"].notna(), "label"].tolist()
         values = group["failure_case"].astype(str).tolist()
         n = len(group)
         if check == "column_in_dataframe":
             what = "required column is missing"
-        elif rows:
+        elif labels:
             shown = labels if column == "<table>" else values
-            what = f"check {check} failed for {fraction(n, len(df))} rows (e.g. {preview(shown)})"
+            what = f"check {check} failed for {fraction(n, n_rows)} rows (e.g. {preview(shown)})"
         else:
             what = f"check {check} failed ({preview(values)})"
         out.append(
@@ -142,7 +154,7 @@ def schema_findings(errors: Any, df: pd.DataFrame, *, name: str, schema_name: st
                     "column": column,
                     "check": check,
                     "n_failures": n,
-                    "n_rows": len(df),
+                    "n_rows": n_rows,
                     "failure_cases": [
                         {"row": r, "value": v}
                         for r, v in list(zip(labels, values, strict=False))[:20]
@@ -168,33 +180,113 @@ def _row_label(df: pd.DataFrame, i: Any) -> str:
 
 
 def validate_file(
-    schema: str | Path | Any, path: str | Path, *, fail_on: str = "error", seed: int = 0
+    schema: str | Path | Any,
+    path: str | Path,
+    *,
+    fail_on: str = "error",
+    seed: int = 0,
+    engine: str = "memory",
+    scheduler: str | None = None,
+    blocksize: int | str | None = None,
 ) -> Report:
     """Validate a table against a schema lazily and report every failure case as findings.
 
-    ``schema`` is a shipped schema name, a YAML path, or a ``pandera.DataFrameSchema``. When the
-    schema defines an index, the table's first column becomes the index.
+    Parameters
+    ----------
+    schema
+        A shipped schema name, a YAML path, or a ``pandera.DataFrameSchema``. When the schema
+        defines an index, the table's first column becomes the index.
+    path
+        CSV/TSV(.gz) or Parquet table.
+    fail_on
+        Lowest severity that makes ``Report.ok`` false.
+    seed
+        Recorded in the report (validation draws nothing at random).
+    engine
+        ``"memory"`` reads the table with pandas; ``"dask"`` reads and validates it in partitions
+        on a ``dask.distributed`` cluster, with the checks that need the whole table (unique
+        columns, ``unique_per_split``, ``no_group_overlap``, ``min_class_fraction``,
+        ``consistent_categories``) run on the columns they read. Both give the same findings.
+    scheduler
+        With ``engine="dask"``: address of a running scheduler (``tcp://host:8786``); default a
+        local cluster of 2 worker processes.
+    blocksize
+        With ``engine="dask"``: bytes of text (Parquet: of row groups) per partition, an int or
+        a string such as ``"64MB"`` (the default). A gzip file is one partition.
+
+    Returns
+    -------
+    Report
+        One ``schema.failure`` finding per (column, check) that failed.
+
+    Raises
+    ------
+    InputError
+        The table cannot be read (missing, empty, wrong delimiter, duplicate columns ...).
+    ConfigError
+        Unknown schema or engine, ``scheduler``/``blocksize`` without ``engine="dask"``, dask not
+        installed, an unreachable scheduler.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> sheet = pd.DataFrame({"sample_id": ["S1", "S2", "S1"], "label": ["a", "b", "a"],
+    ...                       "split": ["train", "test", "test"]})
+    >>> path = os.path.join(tempfile.mkdtemp(), "sheet.csv")
+    >>> sheet.to_csv(path, index=False)
+    >>> report = validate_file("sample_sheet", path)
+    >>> sorted({f.evidence["column"] for f in report.findings})
+    ['<table>', 'sample_id']
     """
     import time
 
     import pandera.pandas as pa
 
     from biodata_guard import schemas
+    from biodata_guard.config import ENGINES
+    from biodata_guard.errors import ConfigError
     from biodata_guard.io import file_sha256, read_table
 
     started = time.perf_counter()
+    if engine not in ENGINES:
+        raise ConfigError(
+            f"engine must be one of {', '.join(ENGINES)}; got {engine!r} instead",
+            key="engine",
+            hint="Use --engine memory or --engine dask.",
+        )
+    if engine != "dask" and (scheduler is not None or blocksize is not None):
+        flag = "--scheduler" if scheduler is not None else "--blocksize"
+        raise ConfigError(
+            f"{flag} applies to the Dask engine only, and the engine is '{engine}'",
+            key="engine",
+            hint=f"Add --engine dask (or drop {flag}).",
+        )
     sch = schema if isinstance(schema, pa.DataFrameSchema) else schemas.load(schema)
+    schema_name = sch.name or str(schema)
     p = Path(path)
-    df = read_table(p, name=p.name)
-    if sch.index is not None:
-        df = df.set_index(df.columns[0])
     findings: list[Finding] = []
-    try:
-        sch.validate(df, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        findings = schema_findings(exc, df, name=p.name, schema_name=sch.name or str(schema))
-    except pa.errors.SchemaError as exc:  # non-lazy failures (e.g. wrong schema type)
-        raise InputError(f"{p.name}: {exc}", path=str(p), hint="Check the schema.") from None
+    if engine == "dask":
+        from biodata_guard._pandera_dask import validate_table
+
+        findings, shape = validate_table(
+            sch,
+            p,
+            name=p.name,
+            schema_name=schema_name,
+            scheduler=scheduler,
+            blocksize=blocksize,
+        )
+    else:
+        df = read_table(p, name=p.name)
+        if sch.index is not None:
+            df = df.set_index(df.columns[0])
+        shape = list(df.shape)
+        try:
+            sch.validate(df, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            findings = schema_findings(exc, df, name=p.name, schema_name=schema_name)
+        except pa.errors.SchemaError as exc:  # non-lazy failures (e.g. wrong schema type)
+            raise InputError(f"{p.name}: {exc}", path=str(p), hint="Check the schema.") from None
     return Report(
         findings=findings,
         inputs=[
@@ -203,10 +295,10 @@ def validate_file(
                 "path": str(p),
                 "sha256": file_sha256(p),
                 "kind": "table",
-                "shape": list(df.shape),
+                "shape": shape,
             }
         ],
-        config={"schema": sch.name or str(schema)},
+        config={"schema": schema_name, "engine": engine},
         fail_on=fail_on,
         seed=seed,
         elapsed_seconds=time.perf_counter() - started,

@@ -328,8 +328,9 @@ def _check_short_rows(df: pd.DataFrame, label: str, sep: str) -> None:
         return
     short &= df.loc[short, df.columns[1:]].isna().all(axis=1).reindex(df.index, fill_value=False)
     others = [d for d in _DELIMITERS if d != sep]
-    first = df.loc[short, df.columns[0]].astype(str)
-    bad = first[first.map(lambda v: any(d in v for d in others))]
+    first = df.loc[short, df.columns[0]]
+    # pandas 3 keeps NaN through astype(str): a row of empty cells has no text to look at
+    bad = first[first.map(lambda v: isinstance(v, str) and any(d in v for d in others))]
     if len(bad):
         other = next(d for d in others if d in bad.iloc[0])
         raise InputError(

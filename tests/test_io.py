@@ -497,3 +497,14 @@ def test_a_corrupt_chunk_read_by_a_dask_worker_exits_2_without_a_traceback(tmp_p
     proc = run_cli("audit", "--features", path, "--label-col", "label", "--no-probe",
                    "--engine", "dask", "--chunk-size", "16")  # fmt: skip
     assert_clean_failure(proc, path.name, "cannot be read from disk")
+
+
+def test_a_row_of_empty_cells_is_read_not_mistaken_for_another_delimiter(tmp_path):
+    # pandas 3 keeps NaN through astype(str): the mixed-delimiter guard crashed on such a row
+    p = tmp_path / "samples.csv"
+    p.write_text("sample_id,label,split\nS1,a,train\n,,\nS2,b,test\n")
+    df = read_table(p)
+    assert df.shape == (3, 3) and df.iloc[1].isna().all()
+    proc = run_cli("audit", "--metadata", p, "--id-col", "sample_id", "--label-col", "label",
+                   "--split-col", "split", "--no-probe")  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr

@@ -306,6 +306,13 @@ class AuditConfig:
                 key="out",
                 hint="e.g. --format json --out audit.json --format html --out audit.html",
             )
+        if self.scheduler is not None and self.engine != "dask":
+            raise ConfigError(
+                f"{self.source or 'config'}: run.scheduler ({self.scheduler}) is used by the Dask "
+                f"engine only; got run.engine = {self.engine!r}",
+                key="run.scheduler",
+                hint="Add --engine dask (run.engine: dask), or drop --scheduler.",
+            )
 
     def to_dict(self, *, include_output: bool = False) -> dict[str, Any]:
         """The config as it was used (for the report), in YAML section layout.

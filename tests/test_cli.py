@@ -260,3 +260,10 @@ def test_probe_verb_runs_only_the_probe_checks():
     checks = {f["check"] for f in json.loads(proc.stdout)["findings"]}
     assert "batch.predictable" in checks
     assert {c.split(".")[0] for c in checks} == {"batch", "probe"}
+
+
+def test_a_scheduler_without_the_dask_engine_is_a_usage_error(cli):
+    from conftest import DEMO, assert_clean_failure
+
+    proc = cli("audit", "--config", DEMO / "audit.yaml", "--scheduler", "tcp://127.0.0.1:9")
+    assert_clean_failure(proc, "run.scheduler (tcp://127.0.0.1:9) is used by the Dask engine only")

@@ -3,7 +3,6 @@ metadata, and preprocessing fitted before the split."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from collections.abc import Sequence
@@ -15,10 +14,12 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix, finite_rows
+from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
 from biodata_guard._context import AuditContext
+from biodata_guard._embedding import embed, embedding_key, fit_embedding, nearest, search
 from biodata_guard._format import fraction, preview, subjects
-from biodata_guard._stream import accumulate, row_slices
+from biodata_guard._row_hashes import RowHashes, row_hashes
+from biodata_guard._split_moments import SplitMoments, moments_key, split_moments
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
 
@@ -48,11 +49,6 @@ METADATA_PREDICTS_LABEL = "leakage.metadata_predicts_label"
 PREPROCESSING_BEFORE_SPLIT = "leakage.preprocessing_before_split"
 
 _TRAIN_NAMES = ("train", "training", "trn", "fit")
-#: Float32 cells of one query-by-reference similarity block (64 MB).
-_SIM_BLOCK = 1 << 24
-#: Near-duplicate search: exact up to this many (query, reference) pairs, then a faiss index.
-_EXACT_PAIRS = 4_000_000_000
-_IVF_PROBES = 32
 #: Near-duplicate embedding: dimensions, and rows its SVD is fitted on.
 _NEAR_COMPONENTS = 32
 _NEAR_FIT_ROWS = 10_000
@@ -516,106 +512,6 @@ def check_cv_splits(
 
 # --- leakage.duplicate_samples ----------------------------------------------------------------
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_SALT1 = np.uint64(0x9E3779B97F4A7C15)
-_SALT2 = np.uint64(0xD1B54A32D192ED03)
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, in place on a uint64 array (wrapping arithmetic)."""
-    z ^= z >> np.uint64(30)
-    z *= _M1
-    z ^= z >> np.uint64(27)
-    z *= _M2
-    z ^= z >> np.uint64(31)
-    return z
-
-
-def _entry_hashes(
-    values: np.ndarray, key1: np.ndarray, key2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two independent 64-bit hashes of each (column, value) entry; zero entries hash to 0.
-
-    Values are compared as float64 (so float32, float64 and integer storage of the same numbers
-    agree), with -0.0 folded into 0.0 and every NaN mapped to one bit pattern.
-    """
-    v = values.astype(np.float64)
-    v += 0.0
-    nan = np.isnan(v)
-    if nan.any():
-        v[nan] = np.nan
-    u = v.view(np.uint64)
-    zero = values == 0
-    h1 = _mix(u ^ key1)
-    h2 = _mix(u ^ key2)
-    h1[zero] = 0
-    h2[zero] = 0
-    return h1, h2, ~zero
-
-
-def _segment_sum(h: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    counts = np.diff(bounds)
-    out = np.zeros(len(counts), dtype=h.dtype)
-    full = counts > 0
-    if full.any():
-        out[full] = np.add.reduceat(h, bounds[:-1][full])
-    return out
-
-
-class _RowHashes:
-    """Order-independent 128-bit hash (two uint64 sums) and non-zero count of every row, as an
-    accumulator of the audit's shared pass (``biodata_guard._stream``)."""
-
-    def __init__(self, n: int, m: int) -> None:
-        self.m = m
-        self.h1 = np.zeros(n, dtype=np.uint64)
-        self.h2 = np.zeros(n, dtype=np.uint64)
-        self.nnz = np.zeros(n, dtype=np.int64)
-
-    def task(self) -> tuple[Any, dict[str, Any]]:
-        return _hash_block, {"m": self.m}
-
-    def absorb(self, start: int, stop: int, part: tuple[np.ndarray, ...]) -> None:
-        self.h1[start:stop], self.h2[start:stop], self.nnz[start:stop] = part
-
-
-def _hash_block(block: Any, start: int, stop: int, *, m: int) -> tuple[np.ndarray, ...]:
-    """Row hashes of one block: CSR rows from their stored entries (never densified), in row
-    ranges of a bounded number of values (:func:`biodata_guard._stream.row_slices`)."""
-    cols = np.arange(m, dtype=np.uint64)
-    key1 = _mix(cols + _SALT1)
-    key2 = _mix(cols + _SALT2)
-    rows = block.shape[0]
-    out1 = np.zeros(rows, dtype=np.uint64)
-    out2 = np.zeros(rows, dtype=np.uint64)
-    nnz = np.zeros(rows, dtype=np.int64)
-    sparse = sp.issparse(block)
-    indptr = block.indptr.astype(np.int64) if sparse else None
-    for r, end in row_slices(block):
-        if sparse:
-            a, b = indptr[r], indptr[end]
-            idx = block.indices[a:b]
-            h1, h2, nz = _entry_hashes(block.data[a:b], key1[idx], key2[idx])
-            bounds = indptr[r : end + 1] - a
-            out1[r:end] = _segment_sum(h1, bounds)
-            out2[r:end] = _segment_sum(h2, bounds)
-            nnz[r:end] = _segment_sum(nz.astype(np.int64), bounds)
-        else:
-            h1, h2, nz = _entry_hashes(block[r:end], key1[None, :], key2[None, :])
-            out1[r:end] = h1.sum(axis=1, dtype=np.uint64)
-            out2[r:end] = h2.sum(axis=1, dtype=np.uint64)
-            nnz[r:end] = nz.sum(axis=1)
-    return out1, out2, nnz
-
-
-def _row_hashes(view: MatrixView, chunk_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row hashes of ``view``: from the audit's shared pass, else one pass of their own."""
-    acc = accumulate(
-        view, ("leakage.row_hashes",), lambda: _RowHashes(*view.shape), chunk_size=chunk_size
-    )
-    return acc.h1, acc.h2, acc.nnz
-
 
 def _duplicate_groups(
     h1: np.ndarray, h2: np.ndarray, keep: np.ndarray
@@ -681,7 +577,7 @@ def check_duplicate_samples(
         if splits is not None
         else _Splits(np.zeros(n, dtype=np.int64), ["all"], 0)
     )
-    h1, h2, nnz = _row_hashes(view, chunk_size)
+    h1, h2, nnz = row_hashes(view, chunk_size)
     keep = (nnz > 0) & (sp_.codes >= 0)
     n_empty = int(((nnz == 0) & (sp_.codes >= 0)).sum())
     rows, gid = _duplicate_groups(h1, h2, keep)
@@ -789,179 +685,6 @@ def check_duplicate_samples(
 # --- leakage.near_duplicates ------------------------------------------------------------------
 
 
-def _prepare(block: Any, *, log_scale: bool, target_sum: float) -> Any:
-    """Float32 copy; for non-negative data scaled to ``target_sum`` per row, then log1p."""
-    if sp.issparse(block):
-        block = sp.csr_matrix(block, dtype=np.float32, copy=True)
-        if log_scale:
-            totals = np.asarray(block.sum(axis=1), dtype=np.float64).ravel()
-            scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-            block.data *= np.repeat(scale, np.diff(block.indptr)).astype(np.float32)
-            np.log1p(block.data, out=block.data)
-        return block
-    block = np.array(block, dtype=np.float32, copy=True)
-    if log_scale:
-        totals = block.sum(axis=1, dtype=np.float64)
-        scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-        block *= scale[:, None].astype(np.float32)
-        np.log1p(block, out=block)
-    return block
-
-
-class _Projection:
-    """Rows of a matrix projected on a fitted TruncatedSVD basis, as an accumulator of the
-    audit's shared pass; :meth:`result` centres the rows and scales them to unit length."""
-
-    def __init__(self, n: int, components: np.ndarray, center: np.ndarray, **prep: Any) -> None:
-        self.components, self.center, self.prep = components, center, prep
-        self.emb = np.empty((n, components.shape[1]), dtype=np.float32)
-        self.info: dict[str, Any] = {}
-        self._done = False
-
-    def task(self) -> tuple[Any, dict[str, Any]]:
-        return _project_block, {"components": self.components, **self.prep}
-
-    def absorb(self, start: int, stop: int, part: np.ndarray) -> None:
-        self.emb[start:stop] = part
-
-    def result(self) -> np.ndarray:
-        if not self._done:
-            self.emb -= self.center
-            norms = np.linalg.norm(self.emb, axis=1)
-            np.divide(self.emb, norms[:, None], out=self.emb, where=norms[:, None] > 0)
-            self._done = True
-        return self.emb
-
-
-def _project_block(
-    block: Any,
-    start: int,
-    stop: int,
-    *,
-    components: np.ndarray,
-    log_scale: bool,
-    target_sum: float,
-    name: str,
-) -> np.ndarray:
-    out = np.empty((block.shape[0], components.shape[1]), dtype=np.float32)
-    with np.errstate(all="ignore"):  # rows with NaN/inf come out NaN and are left out later
-        for r0, r1 in row_slices(block):
-            sub = _prepare(block[r0:r1], log_scale=log_scale, target_sum=target_sum)
-            out[r0:r1] = sub @ components
-    out[~np.isfinite(out).all(axis=1)] = np.nan
-    return out
-
-
-def embedding_key(*, n_components: int, max_fit_rows: int, seed: int) -> tuple:
-    return ("leakage.embedding", n_components, max_fit_rows, seed)
-
-
-def fit_embedding(
-    view: MatrixView, *, n_components: int, max_fit_rows: int, seed: int
-) -> _Projection | None:
-    """Fit the near-duplicate embedding (TruncatedSVD) on a seeded subsample of rows; the
-    returned accumulator projects every row in one pass. None when the matrix is too small."""
-    from sklearn.decomposition import TruncatedSVD
-
-    n, m = view.shape
-    rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(n, max_fit_rows, replace=False)) if n > max_fit_rows else None
-    fit = view.rows(fit_rows if fit_rows is not None else slice(0, n))
-    fit = fit[finite_rows(fit)]  # rows with NaN/inf (units.invalid_values) are left out
-    lowest = (fit.data.min() if fit.nnz else 0.0) if sp.issparse(fit) else fit.min()
-    log_scale = bool(lowest >= 0)
-    target = 1.0
-    if log_scale:
-        totals = np.asarray(fit.sum(axis=1), dtype=np.float64).ravel()
-        positive = totals[totals > 0]
-        target = float(np.median(positive)) if len(positive) else 1.0
-    k = min(n_components, m - 1, fit.shape[0] - 1)
-    if k < 1:
-        return None
-    svd = TruncatedSVD(k, algorithm="randomized", n_iter=4, random_state=seed)
-    prepared = _prepare(fit, log_scale=log_scale, target_sum=target)
-    del fit
-    with np.errstate(all="ignore"):
-        Z = svd.fit_transform(prepared)
-    acc = _Projection(
-        n,
-        svd.components_.astype(np.float32).T,
-        Z.mean(axis=0).astype(np.float32),
-        log_scale=log_scale,
-        target_sum=target,
-        name=view.name,
-    )
-    acc.info = {
-        "n_components": k,
-        "explained_variance_ratio": float(svd.explained_variance_ratio_.sum()),
-        "n_fit_rows": n if fit_rows is None else len(fit_rows),
-        "transform": "per-row total scaling + log1p" if log_scale else "none (negative values)",
-    }
-    return acc
-
-
-def _embed(
-    view: MatrixView, *, n_components: int, max_fit_rows: int, chunk_size: int, seed: int
-) -> tuple[np.ndarray, dict[str, Any]] | None:
-    """Unit-norm rows of a centred TruncatedSVD embedding fitted on a seeded row subsample
-    (projected in the audit's shared pass when it ran, else in a pass of its own)."""
-    key = embedding_key(n_components=n_components, max_fit_rows=max_fit_rows, seed=seed)
-    if key not in view.memo:
-        acc = fit_embedding(view, n_components=n_components, max_fit_rows=max_fit_rows, seed=seed)
-        if acc is None:
-            return None
-        accumulate(view, key, lambda: acc, chunk_size=chunk_size)
-    acc = view.memo[key]
-    return acc.result(), acc.info
-
-
-def _search(Q: np.ndarray, R: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Nearest row of ``R`` (highest cosine similarity, unit-norm rows) for each row of ``Q``:
-    exact blocked products up to :data:`_EXACT_PAIRS` pairs; beyond, a faiss inverted-file
-    index (k-means cells of ``R``, the ``_IVF_PROBES`` nearest cells searched), whose cost
-    grows as ``len(Q) * sqrt(len(R))``. Near duplicates lie in their partner's cell or a
-    neighbouring one, so few are missed; the method is reported in the evidence."""
-    if len(Q) * len(R) <= _EXACT_PAIRS:
-        best, arg = _nearest(Q, R)
-        return best, arg, "exact"
-    import faiss
-
-    n_lists = int(np.clip(2 * np.sqrt(len(R)), 64, 4096))
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(R.shape[1]), R.shape[1], n_lists,
-                               faiss.METRIC_INNER_PRODUCT)  # fmt: skip
-    index.cp.seed, index.cp.niter = seed, 10
-    rng = np.random.default_rng(seed)
-    train = np.sort(rng.choice(len(R), min(len(R), 40 * n_lists), replace=False))
-    index.train(np.ascontiguousarray(R[train]))
-    index.add(np.ascontiguousarray(R))
-    index.nprobe = _IVF_PROBES
-    sim, arg = index.search(np.ascontiguousarray(Q), 1)
-    best = np.where(arg[:, 0] >= 0, sim[:, 0], -np.inf).astype(np.float32)
-    return best, np.maximum(arg[:, 0], 0), f"faiss IVF ({n_lists} cells, {_IVF_PROBES} probed)"
-
-
-def _nearest(
-    Q: np.ndarray, R: np.ndarray, self_pos: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Highest cosine similarity of each row of ``Q`` to the rows of ``R`` (unit-norm rows),
-    by blocked matrix products; ``self_pos[i]`` is a column of ``R`` to exclude for query i."""
-    best = np.full(len(Q), -np.inf, dtype=np.float32)
-    arg = np.zeros(len(Q), dtype=np.int64)
-    if not len(R) or not len(Q):
-        return best, arg
-    step = max(1, min(len(Q), _SIM_BLOCK // len(R)))
-    RT = R.T
-    for i in range(0, len(Q), step):
-        S = Q[i : i + step] @ RT
-        rr = np.arange(S.shape[0])
-        if self_pos is not None:
-            S[rr, self_pos[i : i + step]] = -np.inf
-        j = S.argmax(axis=1)
-        best[i : i + step] = S[rr, j]
-        arg[i : i + step] = j
-    return best, arg
-
-
 def _calibrate(
     emb: np.ndarray,
     sp_: _Splits,
@@ -987,7 +710,7 @@ def _calibrate(
         if len(pool) < 2 or not len(queries):
             continue
         self_pos = np.searchsorted(pool, queries)
-        best, _ = _nearest(emb[queries], emb[pool], self_pos)
+        best, _ = nearest(emb[queries], emb[pool], self_pos)
         sims.append(best)
     if not sims:
         return {}
@@ -1087,7 +810,7 @@ def check_near_duplicates(
     sp_ = _splits(splits, view.n_obs, name, split_col)
     if len(sp_.names) < 2 or view.n_vars < 2:
         return []
-    embedded = _embed(
+    embedded = embed(
         view,
         n_components=n_components,
         max_fit_rows=max_fit_rows,
@@ -1126,7 +849,7 @@ def check_near_duplicates(
         ref = np.flatnonzero(
             sp_.codes == sp_.train if sp_.train is not None else (sp_.codes >= 0) & (sp_.codes != c)
         )
-        best, arg, searches[sp_.names[c]] = _search(emb[queries], emb[ref], seed=seed)
+        best, arg, searches[sp_.names[c]] = search(emb[queries], emb[ref], seed=seed)
         hit = best >= threshold
         if hit.any():
             per_split[sp_.names[c]] = int(hit.sum())
@@ -1433,146 +1156,6 @@ def check_metadata_predicts_label(
 # --- leakage.preprocessing_before_split -------------------------------------------------------
 
 
-class _Moments:
-    """Per-split feature moments and per-row summaries, as an accumulator of the audit's shared
-    pass (``biodata_guard._stream``). Rows with code -1 (no split) count in ``rows`` only."""
-
-    def __init__(self, codes: np.ndarray, n_splits: int, m: int) -> None:
-        self.codes, self.n_splits, self.m = codes, n_splits, m
-        self.count = np.zeros(n_splits)
-        self.total = np.zeros((n_splits, m))  # sums
-        self.total_sq = np.zeros((n_splits, m))  # sums of squares
-        self.low = np.full((n_splits, m), np.inf)  # minima
-        self.high = np.full((n_splits, m), -np.inf)  # maxima
-        self.non_integer = np.zeros(m, dtype=np.int64)  # cells with a fractional part, pooled
-        self.rows = np.full((len(codes), 4), np.nan)  # per-row sum, sum of squares, min, max
-
-    def task(self) -> tuple[Any, dict[str, Any]]:
-        return _moments_block, {"codes": self.codes, "n_splits": self.n_splits}
-
-    def absorb(self, start: int, stop: int, part: dict[str, np.ndarray]) -> None:
-        self.rows[start:stop] = part["rows"]
-        self.count += part["count"]
-        self.total += part["total"]
-        self.total_sq += part["total_sq"]
-        np.minimum(self.low, part["low"], out=self.low)
-        np.maximum(self.high, part["high"], out=self.high)
-        self.non_integer += part["non_integer"]
-
-
-def _moments_block(
-    block: Any, start: int, stop: int, *, codes: np.ndarray, n_splits: int
-) -> dict[str, np.ndarray]:
-    m = block.shape[1]
-    c = codes[start:stop]
-    part = {
-        "count": np.bincount(c[c >= 0], minlength=n_splits).astype(np.float64),
-        "total": np.zeros((n_splits, m)),
-        "total_sq": np.zeros((n_splits, m)),
-        "low": np.full((n_splits, m), np.inf),
-        "high": np.full((n_splits, m), -np.inf),
-        "non_integer": np.zeros(m, dtype=np.int64),
-        "rows": np.full((block.shape[0], 4), np.nan),
-        "stored": np.zeros((n_splits, m), dtype=np.int64),  # sparse: entries per split, feature
-    }
-    sparse = sp.issparse(block)
-    if sparse:
-        block = sp.csr_matrix(block)
-    for r0, r1 in row_slices(block):
-        if sparse:
-            _sparse_moments(block[r0:r1], c[r0:r1], part, part["rows"][r0:r1])
-        else:
-            _dense_moments(block[r0:r1], c[r0:r1], part, part["rows"][r0:r1])
-    if sparse:
-        # a (split, feature) with fewer stored entries than rows in the split holds a zero
-        count = part["count"][:, None]
-        zero = (part["stored"] < count) & (count > 0)
-        np.minimum(part["low"], np.where(zero, 0.0, np.inf), out=part["low"])
-        np.maximum(part["high"], np.where(zero, 0.0, -np.inf), out=part["high"])
-    del part["stored"]
-    return part
-
-
-def _dense_moments(
-    block: Any, c: np.ndarray, part: dict[str, np.ndarray], rows: np.ndarray
-) -> None:
-    """Add the moments of the dense rows ``block`` (split codes ``c``) to ``part``."""
-    block = np.asarray(block, dtype=np.float64)
-    rows[:, 0] = block.sum(axis=1)
-    rows[:, 1] = np.einsum("ij,ij->i", block, block)
-    if block.shape[1]:
-        rows[:, 2] = block.min(axis=1)
-        rows[:, 3] = block.max(axis=1)
-    kept = block[c >= 0]
-    part["non_integer"] += (kept != np.round(kept)).sum(axis=0)
-    for code in np.unique(c[c >= 0]):
-        sub = block[c == code]
-        part["total"][code] += sub.sum(axis=0)
-        part["total_sq"][code] += np.einsum("ij,ij->j", sub, sub)
-        np.minimum(part["low"][code], sub.min(axis=0), out=part["low"][code])
-        np.maximum(part["high"][code], sub.max(axis=0), out=part["high"][code])
-
-
-def _sparse_moments(
-    block: sp.csr_matrix, c: np.ndarray, part: dict[str, np.ndarray], rows: np.ndarray
-) -> None:
-    """Add the moments of the CSR rows ``block`` (split codes ``c``) to ``part``, from the
-    stored entries: one ``bincount`` (or ``ufunc.at``) per statistic over (split, feature)
-    keys, never a per-split copy of the rows; implicit zeros are settled from the counts."""
-    nr, m = block.shape
-    n_splits = part["total"].shape[0]
-    indptr = np.asarray(block.indptr, dtype=np.int64)
-    data = np.asarray(block.data[: indptr[-1]], dtype=np.float64)
-    indices = np.asarray(block.indices[: indptr[-1]], dtype=np.int64)
-    stored = np.diff(indptr)
-    row_of = np.repeat(np.arange(nr), stored)
-    square = data * data
-    rows[:, 0] = np.bincount(row_of, weights=data, minlength=nr)
-    rows[:, 1] = np.bincount(row_of, weights=square, minlength=nr)
-    rows[:, 2] = np.where(stored < m, 0.0, np.inf)
-    rows[:, 3] = np.where(stored < m, 0.0, -np.inf)
-    nonempty = stored > 0
-    if nonempty.any():
-        starts = indptr[:-1][nonempty]
-        rows[nonempty, 2] = np.minimum(rows[nonempty, 2], np.minimum.reduceat(data, starts))
-        rows[nonempty, 3] = np.maximum(rows[nonempty, 3], np.maximum.reduceat(data, starts))
-    if not m:
-        rows[:, 2:] = np.nan
-    split_of = c[row_of]
-    if (c >= 0).all():
-        key = split_of * m + indices
-        values = data
-    else:
-        kept = split_of >= 0
-        key, values, indices, square = (
-            split_of[kept] * m + indices[kept],
-            data[kept],
-            indices[kept],
-            square[kept],
-        )
-    size = n_splits * m
-    part["non_integer"] += np.bincount(indices[values != np.rint(values)], minlength=m)
-    part["total"] += np.bincount(key, weights=values, minlength=size).reshape(n_splits, m)
-    part["total_sq"] += np.bincount(key, weights=square, minlength=size).reshape(n_splits, m)
-    part["stored"] += np.bincount(key, minlength=size).reshape(n_splits, m)
-    np.minimum.at(part["low"].reshape(-1), key, values)
-    np.maximum.at(part["high"].reshape(-1), key, values)
-
-
-def moments_key(codes: np.ndarray) -> tuple:
-    return ("leakage.moments", hashlib.sha1(np.ascontiguousarray(codes).tobytes()).hexdigest())
-
-
-def _moments(view: MatrixView, codes: np.ndarray, n_splits: int, chunk_size: int) -> _Moments:
-    """Split moments of ``view``: from the audit's shared pass, else one pass of their own."""
-    return accumulate(
-        view,
-        moments_key(codes),
-        lambda: _Moments(codes, n_splits, view.n_vars),
-        chunk_size=chunk_size,
-    )
-
-
 def _standardised(count: float, total: np.ndarray, total_sq: np.ndarray, atol: float) -> np.ndarray:
     """Features whose mean is 0 and standard deviation (ddof 0 or 1) is 1, to ``atol``."""
     mean = total / count
@@ -1656,7 +1239,7 @@ def check_preprocessing_before_split(
     S = len(sp_.names)
     if S < 2 or view.n_vars < 1:
         return []
-    mo = _moments(view, sp_.codes, S, chunk_size)
+    mo = split_moments(view, sp_.codes, S, chunk_size)
     n = float(mo.count.sum())
     total, total_sq = mo.total.sum(axis=0), mo.total_sq.sum(axis=0)
     low, high = mo.low.min(axis=0), mo.high.max(axis=0)
@@ -1931,7 +1514,7 @@ def stream_accumulators(ctx: AuditContext, fi: Any) -> dict[tuple, Any]:
     if not ctx.features or fi is not ctx.features[0]:
         return {}
     cfg, view = ctx.config, fi.view
-    accs: dict[tuple, Any] = {("leakage.row_hashes",): _RowHashes(*view.shape)}
+    accs: dict[tuple, Any] = {("leakage.row_hashes",): RowHashes(*view.shape)}
     if ctx.samples is None or not cfg.split_col or cfg.split_col not in ctx.samples.columns:
         return accs
     splits = _feature_splits(ctx, view, cfg.split_col)
@@ -1941,7 +1524,7 @@ def stream_accumulators(ctx: AuditContext, fi: Any) -> dict[tuple, Any]:
         sp_ = _splits(splits, view.n_obs, view.name, cfg.split_col)
         if len(sp_.names) < 2:
             return accs
-        accs[moments_key(sp_.codes)] = _Moments(sp_.codes, len(sp_.names), view.n_vars)
+        accs[moments_key(sp_.codes)] = SplitMoments(sp_.codes, len(sp_.names), view.n_vars)
         if view.n_vars >= 2:
             key = embedding_key(
                 n_components=_NEAR_COMPONENTS, max_fit_rows=_NEAR_FIT_ROWS, seed=cfg.seed

@@ -192,7 +192,7 @@ def test_large_parquet_matrices_are_streamed_by_row_group(tmp_path):
 
     from biodata_guard._stream import shared_pass
     from biodata_guard.io import ParquetRows, read_features
-    from biodata_guard.leakage import _RowHashes
+    from biodata_guard.leakage import RowHashes
 
     rng = np.random.default_rng(0)
     X = rng.poisson(3.0, (250, 12)).astype(float)
@@ -209,7 +209,7 @@ def test_large_parquet_matrices_are_streamed_by_row_group(tmp_path):
     np.testing.assert_array_equal(streamed.view.rows(np.array([3, 41, 249])), X[[3, 41, 249]])
     hashes = []
     for fi in (streamed, whole):
-        shared_pass(fi.view, {"h": _RowHashes(*fi.view.shape)}, chunk_size=64)
+        shared_pass(fi.view, {"h": RowHashes(*fi.view.shape)}, chunk_size=64)
         hashes.append(fi.view.memo["h"].h1)
     np.testing.assert_array_equal(*hashes)
 

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold
 from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, StandardScaler
 
+from biodata_guard import _embedding as embedding
 from biodata_guard import leakage as L
 from biodata_guard._adapters import as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
@@ -321,9 +322,9 @@ def test_duplicate_hash_is_representation_independent():
     S = sp.csr_matrix(X)
     S.data[S.data == 1] = 1.0  # explicit entries stay; add an explicit zero
     S = sp.csr_matrix((np.r_[S.data, 0.0], np.r_[S.indices, 0], np.r_[S.indptr[:-1], S.nnz + 1]))
-    a = L._row_hashes(as_matrix(X), 7)
-    b = L._row_hashes(as_matrix(S), 13)
-    c = L._row_hashes(as_matrix(X.astype(np.float32)), 50)
+    a = L.row_hashes(as_matrix(X), 7)
+    b = L.row_hashes(as_matrix(S), 13)
+    c = L.row_hashes(as_matrix(X.astype(np.float32)), 50)
     for x, y, z in zip(a, b, c, strict=True):
         np.testing.assert_array_equal(x, y)
         np.testing.assert_array_equal(x, z)
@@ -817,7 +818,7 @@ def test_audit_leakage_missing_configured_column(meta):
 def test_near_duplicate_search_past_the_exact_budget_uses_an_index(monkeypatch):
     # Force the faiss inverted-file search on a small problem: it must find the planted
     # re-sequenced copies, say how it searched, and be deterministic.
-    monkeypatch.setattr(L, "_EXACT_PAIRS", 0)
+    monkeypatch.setattr(embedding, "_EXACT_PAIRS", 0)
     rng = np.random.default_rng(4)
     X = rng.poisson(rng.gamma(2.0, 20.0, (3000, 200))).astype(float)
     copies = np.arange(10)

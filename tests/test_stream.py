@@ -14,7 +14,7 @@ from biodata_guard import _stream as stream
 from biodata_guard import audit, leakage, units
 from biodata_guard._adapters import MatrixView, as_matrix
 from biodata_guard._stream import accumulate, row_slices, shared_pass
-from biodata_guard.leakage import _RowHashes
+from biodata_guard.leakage import RowHashes
 from tests._synth import cohort, gene_names, nb_counts
 
 
@@ -78,8 +78,8 @@ def test_anndata_x_is_read_once_and_each_layer_once(passes):
 
 def test_a_check_called_on_its_own_makes_its_own_pass_and_reuses_it(passes):
     view = as_matrix(np.arange(20.0).reshape(5, 4), name="m")
-    first = accumulate(view, ("k",), lambda: _RowHashes(*view.shape), chunk_size=2)
-    again = accumulate(view, ("k",), lambda: _RowHashes(*view.shape), chunk_size=2)
+    first = accumulate(view, ("k",), lambda: RowHashes(*view.shape), chunk_size=2)
+    again = accumulate(view, ("k",), lambda: RowHashes(*view.shape), chunk_size=2)
     assert first is again
     assert passes == {"m": 1}
 
@@ -89,7 +89,7 @@ def test_parts_are_absorbed_in_row_order_whatever_the_chunk_size():
     results = []
     for chunk in (1, 7, 101):
         view = as_matrix(X, name="m")
-        shared_pass(view, {"h": _RowHashes(*view.shape)}, chunk_size=chunk)
+        shared_pass(view, {"h": RowHashes(*view.shape)}, chunk_size=chunk)
         results.append(view.memo["h"].h1)
     assert all(np.array_equal(results[0], r) for r in results[1:])
 
@@ -119,8 +119,8 @@ def test_statistics_do_not_depend_on_the_sub_block_size(monkeypatch, sparse):
         view = as_matrix(X, name="m")
         accs = {
             "scan": units.scan_accumulator(view, None)[1],
-            "hash": _RowHashes(*view.shape),
-            "moments": leakage._Moments(codes, 2, view.n_vars),
+            "hash": RowHashes(*view.shape),
+            "moments": leakage.SplitMoments(codes, 2, view.n_vars),
         }
         shared_pass(view, accs, chunk_size=40)
         scan, moments = view.memo["scan"], view.memo["moments"]

@@ -26,6 +26,7 @@ __all__ = [
     "CONTIG_NAMING",
     "DETECTED",
     "MISMATCH",
+    "OFF_BY_ONE",
     "OUT_OF_BOUNDS",
     "SIGNALS",
     "UNDETERMINED",
@@ -35,6 +36,7 @@ __all__ = [
     "check_build",
     "check_build_mismatch",
     "check_contig_naming",
+    "check_off_by_one",
     "check_out_of_bounds",
     "detect_build",
 ]
@@ -45,7 +47,16 @@ UNEXPECTED = "build.unexpected"
 UNDETERMINED = "build.undetermined"
 CONTIG_NAMING = "build.contig_naming"
 OUT_OF_BOUNDS = "build.out_of_bounds"
-CHECK_IDS = (DETECTED, MISMATCH, UNEXPECTED, UNDETERMINED, CONTIG_NAMING, OUT_OF_BOUNDS)
+OFF_BY_ONE = "build.off_by_one"
+CHECK_IDS = (
+    DETECTED,
+    MISMATCH,
+    UNEXPECTED,
+    UNDETERMINED,
+    CONTIG_NAMING,
+    OUT_OF_BOUNDS,
+    OFF_BY_ONE,
+)
 
 GRCH37, GRCH38 = "GRCh37", "GRCh38"
 BUILDS = (GRCH37, GRCH38)
@@ -1530,6 +1541,130 @@ def check_out_of_bounds(
     return _bounds_findings(_prepare(_as_coords(coords, name)), b)
 
 
+# --------------------------------------------------------------------------- off by one
+
+#: Shifts tried: +1 = the file's positions are 1 bp short (0-based in a 1-based column), -1 =
+#: 1 bp long (1-based starts in a 0-based BED column).
+_SHIFTS = (1, -1)
+
+
+def _panel_hits(p: _Prepared) -> tuple[str, dict[str, dict[int, int]], int]:
+    """Marker-panel hits of the input at shifts 0, +1 and -1, per build: by rsID when the input
+    has panel rsIDs (denominator: those rows), else by (chromosome, position) (denominator:
+    the rows hitting any panel position at any shift)."""
+    shifts = (0, *_SHIFTS)
+    frame = p.ci.frame
+    if "rsid" in frame.columns and frame["rsid"].notna().any():
+        panel = _markers()
+        idx = panel.index.get_indexer(frame["rsid"])
+        hit = idx >= 0
+        if hit.any():
+            rows, code, pos = idx[hit], p.code[hit], p.start[hit] + 1
+            counts = {
+                b: {
+                    s: int(
+                        (
+                            (code == panel[f"code_{b}"].to_numpy()[rows])
+                            & (pos + s == panel[f"pos_{b}"].to_numpy()[rows])
+                        ).sum()
+                    )
+                    for s in shifts
+                }
+                for b in BUILDS
+            }
+            return "marker rsIDs", counts, int(hit.sum())
+    ok = p.code >= 0
+    counts = {
+        b: {
+            s: int(np.isin(_keys(p.code[ok], p.start[ok] + 1 + s), _marker_keys(b)).sum())
+            for s in shifts
+        }
+        for b in BUILDS
+    }
+    return "marker positions", counts, sum(sum(c.values()) for c in counts.values())
+
+
+def _off_by_one_findings(p: _Prepared, *, min_informative: int) -> list[Finding]:
+    if not p.n or not (p.point_like or "rsid" in p.ci.frame.columns):
+        return []
+    source, counts, n = _panel_hits(p)
+    build, shift = max(
+        ((b, s) for b in BUILDS for s in _SHIFTS), key=lambda bs: counts[bs[0]][bs[1]]
+    )
+    k = counts[build][shift]
+    exact = max(counts[b][0] for b in BUILDS)
+    if k < min_informative or k < _MARKER_SHARE * (k + exact):
+        return []
+    cols = p.ci.header.get("columns") or {}
+    if shift == 1:
+        what = "1 bp before"
+        meaning = "0-based positions in a 1-based column"
+        col = cols.get("pos") or cols.get("start") or "pos"
+        fix = (
+            f"Add 1 to the positions (df['{col}'] += 1) if they are 0-based; or name the column "
+            "'start' (with 'end') so the table is read as 0-based, half-open (BED-style)."
+        )
+    else:
+        what = "1 bp after"
+        meaning = "1-based starts in a 0-based (BED-style) column"
+        col = cols.get("start") or cols.get("pos") or "start"
+        fix = (
+            f"Subtract 1 from the starts (df['{col}'] -= 1): BED starts are 0-based; or name "
+            "the column 'pos' so the table is read as 1-based."
+        )
+    return [
+        Finding(
+            OFF_BY_ONE,
+            Severity.ERROR,
+            f"{p.name}, {p.coord_cols}: {fraction(k, n)} {source} sit {what} their {build} "
+            f"position ({exact} exactly at it): the coordinates look like {meaning}",
+            evidence={
+                "build": build,
+                "shift_bp": shift,
+                "source": source,
+                "n_informative": n,
+                "n_shifted": k,
+                "n_exact": exact,
+                "hits": {b: {str(s): c for s, c in counts[b].items()} for b in BUILDS},
+            },
+            hint=fix,
+            input=p.name,
+        )
+    ]
+
+
+def check_off_by_one(
+    coords: CoordLike, *, name: str | None = None, min_informative: int = 10
+) -> list[Finding]:
+    """Positions shifted by one base: ``build.off_by_one`` (error).
+
+    Known SNPs (the marker panel, by rsID or by position) that sit 1 bp before or after their
+    position in a build, and not at it, betray a coordinate-base mix-up: 0-based positions
+    in a 1-based column (``shift_bp = +1``) or 1-based starts in a 0-based BED column
+    (``-1``). Such coordinates miss every annotation by one base and fit neither build.
+
+    Parameters
+    ----------
+    coords
+        A CoordInput, a DataFrame or a file path.
+    name
+        Name used in messages (default: the input's).
+    min_informative
+        Shifted panel hits needed to report; they must also be at least 90 % of the
+        shifted plus exact hits.
+
+    Examples
+    --------
+    GRCh38 panel SNPs written with 0-based positions:
+
+    >>> panel = _markers().head(40)
+    >>> df = pd.DataFrame({"chrom": panel["chrom_GRCh38"], "pos": panel["pos_GRCh38"] - 1})
+    >>> [(f.check, f.evidence["shift_bp"]) for f in check_off_by_one(df)]
+    [('build.off_by_one', 1)]
+    """
+    return _off_by_one_findings(_prepare(_as_coords(coords, name)), min_informative=min_informative)
+
+
 # --------------------------------------------------------------------------- audit
 
 
@@ -1576,6 +1711,7 @@ def audit_build(ctx: AuditContext) -> list[Finding]:
         findings += _call_findings(call, p, expected=expected)
         findings += _naming_within(p)
         findings += _bounds_findings(p, call.build if call.determined else expected)
+        findings += _off_by_one_findings(p, min_informative=10)
         artifacts[p.name] = call.scores()
         calls.append(call)
         prepared.append(p)

@@ -12,12 +12,13 @@ import pandas as pd
 import pyranges1 as pr
 import pytest
 
-from biodata_guard import ConfigError, InputError
+from biodata_guard import ConfigError, InputError, audit
 from biodata_guard import genome_build as gb
 from biodata_guard._adapters import as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard._coords_io import coords_from_frame, read_coordinates
 from biodata_guard.config import AuditConfig
+from biodata_guard.findings import Severity
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = pr.example_data.files
@@ -578,6 +579,81 @@ def test_audit_build_without_coordinates_does_nothing():
 # --------------------------------------------------------------------------- contract
 
 
+# --------------------------------------------------------------------------- off by one
+
+
+def _sumstats(tmp_path, build, *, shift=0, columns=("rsid", "chrom", "pos"), seed=11):
+    """A GWAS summary-statistics table of panel SNPs + random SNVs with positions ``shift``
+    bp off their true ``build`` positions."""
+    m = markers(200, seed=seed)
+    planted = pd.DataFrame(
+        {"rsid": m["rsid"], "chrom": m[f"chrom_{build}"], "pos": m[f"pos_{build}"] + shift}
+    )
+    bg = background(300, seed=seed + 1)
+    bg.insert(0, "rsid", [f"rs{900_000_000 + i}" for i in range(len(bg))])
+    table = pd.concat([planted, bg], ignore_index=True).sample(frac=1.0, random_state=seed)
+    table["beta"] = np.random.default_rng(seed).normal(size=len(table)).round(4)
+    path = tmp_path / "sumstats.tsv"
+    table.rename(columns={"pos": columns[2]})[[*columns, "beta"]].to_csv(
+        path, sep="\t", index=False
+    )
+    return path
+
+
+@pytest.mark.parametrize("use_rsid", [True, False])
+def test_zero_based_positions_in_a_pos_column_are_off_by_one(tmp_path, use_rsid):
+    path = _sumstats(tmp_path, B38, shift=-1)
+    if not use_rsid:  # positions alone
+        df = pd.read_csv(path, sep="\t").drop(columns="rsid")
+        path = tmp_path / "positions.tsv"
+        df.to_csv(path, sep="\t", index=False)
+    (f,) = gb.check_off_by_one(path)
+    assert (f.check, f.severity) == ("build.off_by_one", Severity.ERROR)
+    ev = f.evidence
+    assert (ev["build"], ev["shift_bp"], ev["n_shifted"]) == (B38, 1, 200)
+    assert ev["n_exact"] <= 4  # panel SNPs whose GRCh37 position is 1 bp from their GRCh38 one
+    assert ev["source"] == ("marker rsIDs" if use_rsid else "marker positions")
+    if use_rsid:
+        assert ev["n_informative"] == 200
+        assert "200 of 200 (100%) marker rsIDs sit 1 bp before their GRCh38 position" in f.message
+    assert "0-based positions in a 1-based column" in f.message
+    assert "df['pos'] += 1" in f.hint
+
+
+def test_one_based_starts_in_a_bed_start_column_are_off_by_one(tmp_path):
+    m = markers(100, seed=12)
+    bed = tmp_path / "snps.bed"
+    pd.DataFrame(
+        {"chrom": "chr" + m["chrom_GRCh37"].astype(str), "start": m["pos_GRCh37"],
+         "end": m["pos_GRCh37"] + 1}
+    ).to_csv(bed, sep="\t", header=False, index=False)  # fmt: skip
+    (f,) = gb.check_off_by_one(bed)
+    assert (f.evidence["build"], f.evidence["shift_bp"], f.evidence["n_shifted"]) == (B37, -1, 100)
+    assert "1-based starts in a 0-based (BED-style) column" in f.message
+
+
+@pytest.mark.parametrize("build", [B37, B38])
+def test_correct_positions_and_intervals_are_not_off_by_one(tmp_path, build):
+    assert gb.check_off_by_one(_sumstats(tmp_path, build)) == []
+    peaks, _ = promoter_peaks(tmp_path, build)
+    assert gb.check_off_by_one(peaks) == []
+
+
+def test_a_few_shifted_markers_are_not_enough(tmp_path):
+    m = markers(9, seed=13)
+    df = pd.DataFrame({"chrom": m["chrom_GRCh38"], "pos": m["pos_GRCh38"] - 1})
+    assert gb.check_off_by_one(df) == []  # 9 < min_informative
+    assert len(gb.check_off_by_one(df, min_informative=5)) == 1
+
+
+def test_the_audit_reports_off_by_one_beside_the_build_call(tmp_path):
+    path = _sumstats(tmp_path, B38, shift=-1)
+    report = audit(coords=[path])
+    assert [f.check for f in report.findings if f.check == "build.off_by_one"] == [
+        "build.off_by_one"
+    ]
+
+
 def test_check_ids_match_the_design_vocabulary():
     design = (
         (ROOT.parent / "shared" / "DESIGN.md").read_text()
@@ -592,7 +668,8 @@ def test_check_ids_match_the_design_vocabulary():
         "build.contig_naming",
         "build.out_of_bounds",
     }
-    assert set(gb.CHECK_IDS) == expected
+    added = {"build.off_by_one"}  # since DESIGN.md was written (tests/test_package.py)
+    assert set(gb.CHECK_IDS) == expected | added
     if design:
         assert expected == set(re.findall(r"(?<!\w)build\.[a-z_]+", design))
 

@@ -131,7 +131,10 @@ def _case_findings(
     cases.loc[missing, "column"] = cases.loc[missing, "failure_case"].astype(str)
     table_level = (cases["schema_context"] == "DataFrameSchema") & cases["index"].notna()
     cases.loc[table_level, "column"] = "<table>"
-    cases = cases.drop_duplicates(["column", "check", "index"], keep="first")
+    # A table-level check lists each failing row once per column: one case per row. Column
+    # checks list each failing cell once; rows sharing an index label stay apart.
+    repeated = cases.duplicated(["column", "check", "index"], keep="first")
+    cases = cases[~(repeated & table_level)]
     out = []
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         labels = group.loc[group["index"].notna(), "label"].tolist()

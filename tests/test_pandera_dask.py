@@ -221,7 +221,7 @@ def test_expression_matrix_index_duplicated_across_parquet_row_groups(tmp_path, 
     dask = validate_file("expression_matrix", path, engine="dask", scheduler=cluster, blocksize=1)
     assert comparable(dask) == comparable(memory)
     got = {(f.evidence["column"], f.evidence["check"]): f.subjects for f in dask.findings}
-    assert got[("<table>", "field_uniqueness")] == ["S002"]  # rows named by the index
+    assert got[("<table>", "field_uniqueness")] == ["S002", "S002"]  # both rows, named by id
     assert got[("G1", "greater_than_or_equal_to(0)")] == ["S005"]
     assert got[("G4", "finite")] == ["S120"]
 

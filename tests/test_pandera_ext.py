@@ -109,3 +109,21 @@ def test_expression_matrix_schema_on_counts(tmp_path):
     assert all(f.check == SCHEMA_FAILURE for f in report.findings)
     assert got[("G1", "greater_than_or_equal_to(0)")] == ["S2"]
     assert got[("G4", "not_nullable")] == ["S5"]
+
+
+def test_rows_sharing_an_id_are_counted_apart(tmp_path):
+    # An index schema names rows by id: two failing rows with one id are two failures.
+    X = pd.DataFrame(
+        np.arange(12.0).reshape(4, 3),
+        columns=["g1", "g2", "g3"],
+        index=pd.Index(["S1", "S2", "S2", "S3"], name="sample_id"),
+    )
+    X.iloc[1:3, 1] = np.nan
+    X.to_csv(tmp_path / "m.csv")
+    found = {
+        f.evidence["check"]: f
+        for f in validate_file("expression_matrix", tmp_path / "m.csv").findings
+    }
+    assert found["not_nullable"].evidence["n_failures"] == 2
+    assert found["not_nullable"].subjects == ["S2", "S2"]
+    assert found["field_uniqueness"].evidence["n_failures"] == 2

@@ -1052,12 +1052,27 @@ def _call_findings(call: BuildCall, p: _Prepared, *, expected: str | None) -> li
                 "checked against it, and record it in the file (VCF ##reference= and ##contig "
                 "lengths, BED 'track db=hg38')."
             )
+        # With an expected build, signals voting against it (or data fitting neither build)
+        # are evidence of the wrong coordinates, not only a lack of evidence: the gate fails.
+        against = sorted(
+            s for s, e in call.evidence.items() if e.get("vote") not in (None, expected)
+        )
+        contradicted = expected is not None and (
+            bool(against) or call.reason.startswith(_WHY_NEITHER)
+        )
+        message = f"{where}: genome build undetermined over {call.n_rows:,} rows: {call.reason}"
+        if contradicted:
+            message += f"; {expected} is expected and " + (
+                f"{preview(against)} vote against it" if against else "the data do not fit it"
+            )
         out.append(
             Finding(
                 UNDETERMINED,
-                Severity.WARNING,
-                f"{where}: genome build undetermined over {call.n_rows:,} rows: {call.reason}",
-                evidence=evidence,
+                Severity.ERROR if contradicted else Severity.WARNING,
+                message,
+                evidence={**evidence, "expected_build": expected, "votes_against": against}
+                if expected is not None
+                else evidence,
                 subjects=[p.name],
                 hint=hint,
                 input=p.name,

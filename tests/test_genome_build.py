@@ -330,6 +330,28 @@ def test_stale_header_over_lifted_positions_is_undetermined(tmp_path):
     assert f.check == gb.UNDETERMINED and "stale header after a liftover" in f.hint
 
 
+@pytest.mark.parametrize("expected", [B38, B37])
+def test_an_expected_build_contradicted_by_a_signal_fails_the_gate(tmp_path, expected):
+    # GRCh37 positions under a GRCh38 header: whichever build is expected, one signal votes
+    # against it, so the undetermined call is an error, not a warning.
+    m = markers(60, seed=7)
+    rows = pd.DataFrame({"chrom": m["chrom_GRCh37"], "pos": m["pos_GRCh37"], "id": m["rsid"]})
+    path = write_vcf(tmp_path / "lifted.vcf", rows, header_build=B38, prefix="")
+    (f,) = gb.check_build(path, expected_build=expected)
+    assert (f.check, f.severity) == (gb.UNDETERMINED, Severity.ERROR)
+    against = ["header"] if expected == B37 else ["marker_positions", "marker_rsids"]
+    assert f.evidence["votes_against"] == against
+    assert f.message.endswith(f"{expected} is expected and {', '.join(against)} vote against it")
+
+
+def test_too_little_evidence_with_an_expected_build_stays_a_warning(tmp_path):
+    m = markers(5, seed=8)  # fewer than min_informative: no vote at all
+    df = pd.DataFrame({"chrom": m["chrom_GRCh37"], "pos": m["pos_GRCh37"], "rsid": m["rsid"]})
+    (f,) = gb.check_build(df, expected_build=B38)
+    assert (f.check, f.severity) == (gb.UNDETERMINED, Severity.WARNING)
+    assert f.evidence["votes_against"] == []
+
+
 def test_header_contig_lengths_alone(tmp_path):
     path = write_vcf(
         tmp_path / "empty.vcf",

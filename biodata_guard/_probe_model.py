@@ -7,8 +7,10 @@ hands the model padded arrays of bucketed shapes, so probes of similar size reus
 Preprocessing. Rows are transformed chunk by chunk into CSR (dense blocks too, so sparse and
 dense inputs give bit-identical results); one pass accumulates per-fold feature sums, a
 randomised SVD with implicit centring and scaling fits each fold's basis on a subsample of its
-training rows, a second pass projects the held-out rows. Two threads share the chunk work (the
-sparse products and ufuncs release the GIL); results are combined in row order.
+training rows, a second pass projects the held-out rows. Both passes serve several targets at
+once (the batch, label and split probes of an audit): each block is read and transformed once.
+Two threads share the chunk work (the sparse products and ufuncs release the GIL); results are
+combined in row order.
 
 The fit. Features arrive whitened on the training rows (mean 0, covariance I, or 0 along
 directions without variance). For the mean softmax cross-entropy, Böhning's bound gives
@@ -197,75 +199,100 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]
 def stats_pass(
     view: MatrixView,
     transform: str,
-    fold_of: np.ndarray,
+    folds_of: list[np.ndarray],
     in_pool: np.ndarray,
     F: int,
     chunk_size: int,
-) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
-    """Per fold, the sum and sum of squares of every transformed feature (float64), and the
-    transformed pool rows (CSR, in row order)."""
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], sp.csr_matrix]:
+    """Pass 1, for several targets at once (every block is read and transformed once): per
+    target (``folds_of``: the held-out fold of each row, -1 for rows not probed) and per fold,
+    the sum and sum of squares of every transformed feature (float64); and the transformed
+    rows of ``in_pool`` (CSR, in row order), shared by the targets."""
 
     def part(item: tuple[int, int, Any]) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
         start, stop, block = item
         L = transform_block(block, transform, view.name, start)
-        f_rows = fold_of[start:stop]
-        onehot = np.zeros((stop - start, F))  # float64: sums accumulate in double precision
-        onehot[f_rows >= 0, f_rows[f_rows >= 0]] = 1.0
         squares = L.copy()
         np.square(squares.data, out=squares.data)
+        # One indicator column per (target, fold), float64 so the sums accumulate in double
+        # precision; one product serves every target (each sum is the same as alone: the
+        # factors are 0 and 1 and the order of the additions is the rows').
+        onehot = np.zeros((stop - start, F * len(folds_of)))
+        for t, fold_of in enumerate(folds_of):
+            f_rows = fold_of[start:stop]
+            onehot[f_rows >= 0, t * F + f_rows[f_rows >= 0]] = 1.0
         take = np.flatnonzero(in_pool[start:stop])
         return (L.T @ onehot).T, (squares.T @ onehot).T, L[take]
 
-    S = np.zeros((F, view.n_vars))
-    Q = np.zeros((F, view.n_vars))
+    S = np.zeros((F * len(folds_of), view.n_vars))
+    Q = np.zeros((F * len(folds_of), view.n_vars))
     blocks = []
     for s, q, pool_rows in ordered_map(part, view.iter_chunks(chunk_size)):
         S += s
         Q += q
         blocks.append(pool_rows)
-    return S, Q, sp.vstack(blocks, format="csr")
+    sums = [(S[t * F : (t + 1) * F], Q[t * F : (t + 1) * F]) for t in range(len(folds_of))]
+    return sums, sp.vstack(blocks, format="csr")
+
+
+@dataclass(frozen=True, eq=False)
+class HeldOut:
+    """One target's pass 2: ``fold_of`` (held-out fold per row of X, -1 if not probed) and
+    ``slot`` (the row's place among its fold's held-out rows) route each row through its
+    fold's basis into ``Z[fold, slot]`` of ``shape``; rows with ``plot_slot >= 0`` go through
+    ``plot_basis`` (projection, offset) into the 2-D embedding."""
+
+    fold_of: np.ndarray
+    slot: np.ndarray
+    bases: list[FoldBasis]
+    plot_slot: np.ndarray
+    plot_basis: tuple[np.ndarray, np.ndarray]
+    shape: tuple[int, int, int]
+
+
+def _held_out_part(
+    L: sp.csr_matrix, start: int, stop: int, h: HeldOut
+) -> tuple[list, tuple | None]:
+    """One block's held-out rows through their fold's projection, plotted rows through the 2-D
+    basis."""
+    f_rows = h.fold_of[start:stop]
+    held_out = []
+    for f, fb in enumerate(h.bases):
+        local = np.flatnonzero(f_rows == f)
+        if len(local):
+            Z = np.asarray(L[local] @ fb.projection, dtype=np.float64) - fb.offset
+            held_out.append((f, h.slot[start + local], Z))
+    local = np.flatnonzero(h.plot_slot[start:stop] >= 0)
+    plot = None
+    if len(local):
+        P_g, off_g = h.plot_basis
+        plot = (h.plot_slot[start + local], np.asarray(L[local] @ P_g, np.float64) - off_g)
+    return held_out, plot
 
 
 def projection_pass(
-    view: MatrixView,
-    transform: str,
-    fold_of: np.ndarray,
-    slot: np.ndarray,
-    folds_fit: list[FoldBasis],
-    plot_slot: np.ndarray,
-    plot_basis: tuple[np.ndarray, np.ndarray],
-    *,
-    shape: tuple[int, int, int],
-    chunk_size: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each held-out row through its fold's projection, into ``Zte[fold, slot]``; the plotted
-    rows through the global 2-D basis."""
-    P_g, off_g = plot_basis
+    view: MatrixView, transform: str, targets: list[HeldOut], *, chunk_size: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pass 2, for several targets at once (every block is read and transformed once): per
+    target, each held-out row through its fold's projection, into ``Zte[fold, slot]``
+    (float32, the precision the model takes), and the plotted rows through the 2-D basis."""
 
-    def part(item: tuple[int, int, Any]) -> tuple[list, tuple | None]:
+    def part(item: tuple[int, int, Any]) -> list[tuple[list, tuple | None]]:
         start, stop, block = item
         L = transform_block(block, transform, view.name, start)
-        f_rows = fold_of[start:stop]
-        held_out = []
-        for f, fb in enumerate(folds_fit):
-            local = np.flatnonzero(f_rows == f)
-            if len(local):
-                Z = np.asarray(L[local] @ fb.projection, dtype=np.float64) - fb.offset
-                held_out.append((f, slot[start + local], Z))
-        local = np.flatnonzero(plot_slot[start:stop] >= 0)
-        plot = None
-        if len(local):
-            plot = (plot_slot[start + local], np.asarray(L[local] @ P_g, np.float64) - off_g)
-        return held_out, plot
+        return [_held_out_part(L, start, stop, h) for h in targets]
 
-    Zte = np.zeros(shape)
-    embedding = np.zeros((int((plot_slot >= 0).sum()), 2))
-    for held_out, plot in ordered_map(part, view.iter_chunks(chunk_size)):
-        for f, where, Z in held_out:
-            Zte[f, where, : Z.shape[1]] = Z
-        if plot is not None:
-            embedding[plot[0], : plot[1].shape[1]] = plot[1]
-    return Zte, embedding
+    out = [
+        (np.zeros(h.shape, np.float32), np.zeros((int((h.plot_slot >= 0).sum()), 2)))
+        for h in targets
+    ]
+    for parts in ordered_map(part, view.iter_chunks(chunk_size)):
+        for (Zte, embedding), (held_out, plot) in zip(out, parts, strict=True):
+            for f, where, Z in held_out:
+                Zte[f, where, : Z.shape[1]] = Z
+            if plot is not None:
+                embedding[plot[0], : plot[1].shape[1]] = plot[1]
+    return out
 
 
 def bucket(n: int) -> int:

@@ -19,7 +19,9 @@ Design, chosen by measurement on 2 CPU cores (``benchmarks/bench_probe.py``):
   training rows. An exact SVD per fold of 80k x 20k is the slow part; the subsample costs
   ~1 s per fold and, measured against an exact PCA on all training rows, loses little once it
   has a few thousand rows (0.60 vs 0.61 balanced accuracy at 4,000 rows; 0.53 at 2,000).
-  A second pass projects the held-out rows.
+  A second pass projects the held-out rows. An audit's batch, label and split probes share
+  both passes (each block is read and transformed once for all of them), each target keeping
+  its own folds, pool rows and seeded draws, so its numbers are those of a probe of it alone.
 * Model: multinomial logistic regression with L2 on the whitened components, trained by
   ``optax.sgd`` at the step given by Böhning's curvature bound (majorise-minimise: the loss
   never rises; 30 steps match scikit-learn's exact optimum within 0.003 balanced accuracy).
@@ -46,11 +48,10 @@ on a GPU after ``pip install "jax[cuda12]"``.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -371,6 +372,28 @@ def _choose_transform(view: MatrixView, rows: np.ndarray, transform: str) -> dic
 # --------------------------------------------------------------------------- the probe
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The probe's options, checked on creation; the defaults are :func:`batch_probe`'s."""
+
+    n_components: int = 50
+    folds: int = 5
+    n_permutations: int = 100
+    seed: int = 0
+    l2: float = 1e-3
+    n_steps: int = 30
+    max_train_samples: int = 8_192
+    svd_samples: int = 4_096
+    transform: str = "auto"
+    chunk_size: int = DEFAULT_CHUNK_ROWS
+    n_top_features: int = 20
+    n_embedding_points: int = 2_000
+    self_check: bool = True
+
+    def __post_init__(self) -> None:
+        _check_options(**asdict(self))
+
+
 def batch_probe(
     X: Any,
     target: Any,
@@ -464,41 +487,27 @@ def batch_probe(
     >>> res.balanced_accuracy > 0.95, res.p_value
     (True, 0.01)
     """
-    _check_options(
+    opts = _Options(
         n_components=n_components,
         folds=folds,
         n_permutations=n_permutations,
+        seed=seed,
+        l2=l2,
         n_steps=n_steps,
         max_train_samples=max_train_samples,
         svd_samples=svd_samples,
+        transform=transform,
         chunk_size=chunk_size,
         n_top_features=n_top_features,
         n_embedding_points=n_embedding_points,
-        l2=l2,
-        transform=transform,
+        self_check=self_check,
     )
-    with pm.blas_single_thread():
-        return _probe(
-            X,
-            target,
-            groups=groups,
-            n_components=n_components,
-            folds=folds,
-            n_permutations=n_permutations,
-            seed=seed,
-            l2=l2,
-            n_steps=n_steps,
-            max_train_samples=max_train_samples,
-            svd_samples=svd_samples,
-            transform=transform,
-            layer=layer,
-            chunk_size=chunk_size,
-            name=name,
-            target_name=target_name,
-            n_top_features=n_top_features,
-            n_embedding_points=n_embedding_points,
-            self_check=self_check,
-        )
+    (result,) = _probe_targets(
+        X, [(target, target_name)], groups=groups, layer=layer, name=name, opts=opts
+    )
+    if isinstance(result, InputError):
+        raise result
+    return result
 
 
 @dataclass(frozen=True, eq=False)
@@ -604,64 +613,140 @@ def _design(
     )
 
 
-def _probe(
+def _probe_targets(
     X: Any,
-    target: Any,
+    targets: list[tuple[Any, str | None]],
     *,
     groups: Any,
-    n_components: int,
-    folds: int,
-    n_permutations: int,
-    seed: int,
-    l2: float,
-    n_steps: int,
-    max_train_samples: int,
-    svd_samples: int,
-    transform: str,
     layer: str | None,
-    chunk_size: int,
     name: str | None,
-    target_name: str | None,
-    n_top_features: int,
-    n_embedding_points: int,
-    self_check: bool,
-) -> ProbeResult:
-    clock = {"start": time.perf_counter()}
+    opts: _Options,
+) -> list[ProbeResult | InputError]:
+    """Probe several attributes ``(target, target_name)`` of one matrix, one result (or the
+    :class:`InputError` that stopped it) per target, in order.
+
+    Phases: design (per target: folds, pool, transform; its own seeded generator, drawn in the
+    same order as a probe of that target alone) -> pass 1 -> per-fold bases -> pass 2 ->
+    fit and results. The targets whose transforms agree share both passes, so each pass reads
+    and transforms every block once whatever the number of targets; every number is that of
+    the target probed alone.
+    """
     view = as_matrix(X, layer=layer, name=name)
+    out: list[Any] = []
+    for target, target_name in targets:
+        try:
+            out.append(_plan(X, view, target, target_name, groups=groups, opts=opts))
+        except InputError as exc:
+            out.append(exc)
+    by_transform: dict[str, list[int]] = {}
+    for i, t in enumerate(out):
+        if isinstance(t, _Target):
+            by_transform.setdefault(t.prep["transform"], []).append(i)
+    with pm.blas_single_thread():
+        for transform, members in by_transform.items():
+            group = [out[i] for i in members]
+            try:
+                passed = _shared_passes(view, group, transform, opts)
+            except InputError as exc:
+                for i in members:
+                    out[i] = exc
+                continue
+            for i, t in zip(members, group, strict=True):  # pop: free each Zte once fitted
+                out[i] = _results(view, t, *passed.pop(0), opts=opts)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Target:
+    """One attribute to probe after its design phase: its folds and pool (per row of X), its
+    transform, and its seeded generator (drawn from again in the later phases)."""
+
+    name: str
+    design: _Design
+    prep: dict[str, Any]
+    rng: np.random.Generator
+    fold_of: np.ndarray  # per row of X: the fold it is held out in, -1 when not probed
+    in_pool: np.ndarray  # per row of X: some fold's model trains on it (pass 1 keeps it)
+    seconds: dict[str, float]  # per stage; filled as the phases run
+
+
+def _plan(
+    X: Any, view: MatrixView, target: Any, target_name: str | None, *, groups: Any, opts: _Options
+) -> _Target:
+    """Design phase: rows, classes, folds and pool; the rows the units are detected on."""
+    start = time.perf_counter()
     n = view.n_obs
     if target_name is None:
         named = isinstance(target, str) or (isinstance(target, pd.Series) and target.name)
         target_name = str(target if isinstance(target, str) else target.name) if named else "target"
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(opts.seed)
     d = _design(
         X,
         view,
         target,
         groups,
         target_name=target_name,
-        folds=folds,
-        max_train_samples=max_train_samples,
+        folds=opts.folds,
+        max_train_samples=opts.max_train_samples,
         rng=rng,
-        seed=seed,
+        seed=opts.seed,
     )
-    rows, y, F, K = d.rows, d.y, folds, len(d.classes)
-    units_rows = np.sort(rng.choice(rows, min(len(rows), _UNITS_ROWS), replace=False))
-    prep = _choose_transform(view, units_rows, transform)
-    clock["units"] = time.perf_counter()
-
-    # Pass 1: per-fold feature sums and sums of squares; keep the pool rows (transformed).
+    units_rows = np.sort(rng.choice(d.rows, min(len(d.rows), _UNITS_ROWS), replace=False))
+    prep = _choose_transform(view, units_rows, opts.transform)
     fold_of = np.full(n, -1)
-    fold_of[rows] = d.fold
+    fold_of[d.rows] = d.fold
     in_pool = np.zeros(n, bool)
-    for t in d.train:
-        in_pool[rows[t]] = True
-    S, Q, L_pool = pm.stats_pass(view, prep["transform"], fold_of, in_pool, F, chunk_size)
-    pool_index = np.full(n, -1)
-    pool_index[np.flatnonzero(in_pool)] = np.arange(L_pool.shape[0])  # X row -> L_pool row
-    clock["stats"] = time.perf_counter()
+    for train in d.train:
+        in_pool[d.rows[train]] = True
+    seconds = {"units": time.perf_counter() - start}
+    return _Target(target_name, d, prep, rng, fold_of, in_pool, seconds)
 
-    # Per fold, on its training rows only: standardise (all training rows), SVD (the first
-    # svd_samples of its pool rows), whiten (its pool rows), folded into one projection.
+
+def _shared_passes(
+    view: MatrixView, group: list[_Target], transform: str, opts: _Options
+) -> list[tuple[list[pm.FoldBasis], np.ndarray, np.ndarray, np.ndarray]]:
+    """Both passes for targets of one transform: pass 1 (per-fold sums of each target, the
+    union of their pool rows kept once), each target's bases, pass 2 (each target's held-out
+    rows). Per target: (bases, plotted rows, held-out embeddings ``Zte``, 2-D embedding)."""
+    start = time.perf_counter()
+    in_pool = np.logical_or.reduce([t.in_pool for t in group])
+    sums, L_pool = pm.stats_pass(
+        view, transform, [t.fold_of for t in group], in_pool, opts.folds, opts.chunk_size
+    )
+    pool_index = np.full(view.n_obs, -1)
+    pool_index[np.flatnonzero(in_pool)] = np.arange(L_pool.shape[0])  # X row -> L_pool row
+    for t in group:
+        t.seconds["stats"] = time.perf_counter() - start
+    fitted = [
+        _fit_bases(t, S, Q, L_pool, pool_index, opts) for t, (S, Q) in zip(group, sums, strict=True)
+    ]
+    del L_pool  # the bases hold what they need
+    start = time.perf_counter()
+    held_out = pm.projection_pass(
+        view, transform, [h for _, _, h in fitted], chunk_size=opts.chunk_size
+    )
+    for t in group:
+        t.seconds["project"] += time.perf_counter() - start
+    return [
+        (bases, plot_rows, Zte, embedding)
+        for (bases, plot_rows, _), (Zte, embedding) in zip(fitted, held_out, strict=True)
+    ]
+
+
+def _fit_bases(
+    t: _Target,
+    S: np.ndarray,
+    Q: np.ndarray,
+    L_pool: sp.csr_matrix,
+    pool_index: np.ndarray,
+    opts: _Options,
+) -> tuple[list[pm.FoldBasis], np.ndarray, pm.HeldOut]:
+    """Bases phase, per fold on its training rows only: standardise (all training rows), SVD
+    (the first svd_samples of its pool rows), whiten (its pool rows), folded into one
+    projection; and a global 2-D basis for the plotted rows. Returns the bases, the plotted
+    rows and what pass 2 needs."""
+    start = time.perf_counter()
+    d, rows, F, seed = t.design, t.design.rows, opts.folds, opts.seed
     n_train = len(rows) - np.bincount(d.fold, minlength=F)
     S_all, Q_all = S.sum(axis=0), Q.sum(axis=0)
 
@@ -670,44 +755,61 @@ def _probe(
         inv_sd = pm.inverse_sd(mean, (Q_all - Q[f]) / n_train[f])
         L_train = L_pool[pool_index[rows[d.train[f]]]]
         seeds = np.random.SeedSequence([seed, f])
-        return pm.fold_basis(L_train, mean, inv_sd, n_components, svd_samples, seeds)
+        return pm.fold_basis(L_train, mean, inv_sd, opts.n_components, opts.svd_samples, seeds)
 
     bases = list(pm.ordered_map(fit_basis, range(F)))
-    clock["svd"] = time.perf_counter()
+    t.seconds["svd"] = time.perf_counter() - start
+    start = time.perf_counter()
 
-    # Pass 2: project the held-out rows; the plotted rows go onto a global 2-D basis.
-    slot = np.full(n, -1)
+    # The plotted rows go onto a global 2-D basis (fitted on a subsample of the pool rows).
+    slot = np.full(len(t.fold_of), -1)
     for f in range(F):
         slot[rows[d.test(f)]] = np.arange(len(d.test(f)))
-    plot_rows = np.sort(rng.choice(rows, min(len(rows), n_embedding_points), replace=False))
-    plot_slot = np.full(n, -1)
+    plot_rows = np.sort(t.rng.choice(rows, min(len(rows), opts.n_embedding_points), replace=False))
+    plot_slot = np.full(len(t.fold_of), -1)
     plot_slot[plot_rows] = np.arange(len(plot_rows))
     g_mean = S_all / len(rows)
     g_inv = pm.inverse_sd(g_mean, Q_all / len(rows))
-    L_g = L_pool[np.sort(rng.permutation(L_pool.shape[0])[:svd_samples])]
+    own = pool_index[np.flatnonzero(t.in_pool)]  # this target's pool rows, in row order
+    L_g = L_pool[own[np.sort(t.rng.permutation(len(own))[: opts.svd_samples])]]
     V_g, _ = pm.randomized_basis(
         L_g, g_mean, g_inv, max(1, min(2, L_g.shape[0] - 1)), np.random.default_rng([seed, F])
     )
     P_g = (g_inv[:, None] * V_g).astype(np.float32)
     t_pad = pm.bucket(int(np.bincount(d.fold).max()))
-    Zte, embedding = pm.projection_pass(
-        view,
-        prep["transform"],
-        fold_of,
-        slot,
-        bases,
-        plot_slot,
-        (P_g, g_mean @ P_g),
-        shape=(F, t_pad, n_components),
-        chunk_size=chunk_size,
+    held_out = pm.HeldOut(
+        fold_of=t.fold_of,
+        slot=slot,
+        bases=bases,
+        plot_slot=plot_slot,
+        plot_basis=(P_g, g_mean @ P_g),
+        shape=(F, t_pad, opts.n_components),
     )
-    clock["project"] = time.perf_counter()
+    t.seconds["project"] = time.perf_counter() - start
+    return bases, plot_rows, held_out
 
+
+def _results(
+    view: MatrixView,
+    t: _Target,
+    bases: list[pm.FoldBasis],
+    plot_rows: np.ndarray,
+    Zte: np.ndarray,
+    embedding: np.ndarray,
+    *,
+    opts: _Options,
+) -> ProbeResult:
+    """Fit and results phase: every model of every fold in one call, then the statistic (the
+    balanced accuracy averaged over folds), its null, recalls, driving features, self-checks."""
+    start = time.perf_counter()
+    d, rng, target_name = t.design, t.rng, t.name
+    rows, y, F, K = d.rows, d.y, opts.folds, len(d.classes)
+    n_permutations, seed = opts.n_permutations, opts.seed
     inputs = _model_inputs(d, bases, Zte, n_permutations=n_permutations, rng=rng)
-    out = pm.fit_probes(*inputs, n_steps=n_steps, l2=l2)
-    clock["fit"] = time.perf_counter()
+    out = pm.fit_probes(*inputs, n_steps=opts.n_steps, l2=opts.l2)
+    t.seconds["fit"] = time.perf_counter() - start
+    start = time.perf_counter()
 
-    # Results: the statistic is the balanced accuracy averaged over folds.
     bal = out["balanced_accuracy"].astype(np.float64)  # (F, B): column 0 observed
     observed = bal[:, 0]
     null = bal[:, 1 : 1 + n_permutations].mean(axis=0)
@@ -725,38 +827,41 @@ def _probe(
         for i, c in enumerate(d.classes)
     }
     class_mask = inputs[7][:, :K]
-    top = _top_features(bases, out["W"][:, :, :K], class_mask, view.var_names, d, n_top_features)
+    top = _top_features(
+        bases, out["W"][:, :, :K], class_mask, view.var_names, d, opts.n_top_features
+    )
     checks = _self_checks(
         out, bases[0], y[d.train[0]], inputs[7], chance=chance, controls=controls, rng=rng
     )
     checks["finite"]["ok"] &= bool(np.isfinite(Zte).all() and np.isfinite(embedding).all())
     failed = [k for k, v in checks.items() if not v["ok"]]
     checks["ok"] = not failed
-    if failed and self_check:
+    if failed and opts.self_check:
         raise ProbeSelfCheckError(
             f"the probe of {target_name!r} failed its self-checks: "
             + "; ".join(f"{k} {checks[k]}" for k in failed)
             + f". This is a bug in biodata_guard: please report it with the seed ({seed}).",
             checks,
         )
-    clock["end"] = time.perf_counter()
-    stages = ("start", "units", "stats", "svd", "project", "fit", "end")
-    timings = {b: round(clock[b] - clock[a], 4) for a, b in itertools.pairwise(stages)}
-    timings["total"] = round(clock["end"] - clock["start"], 4)
+    t.seconds["end"] = time.perf_counter() - start
+    stages = ("units", "stats", "svd", "project", "fit", "end")
+    timings = {k: round(t.seconds[k], 4) for k in stages}
+    timings["total"] = round(sum(t.seconds[k] for k in stages), 4)
+    prep = dict(t.prep)
     prep.update(
         {
             "target_sum": pm.TARGET_SUM if prep["transform"] == "counts" else None,
             "standardise": "per feature, mean and SD of the fold's training rows",
             "svd": "randomised, implicit centring and scaling (never densified)",
-            "svd_rows_per_fold": int(min(svd_samples, min(len(t) for t in d.train))),
+            "svd_rows_per_fold": int(min(opts.svd_samples, min(map(len, d.train)))),
             "svd_power_iterations": pm.SVD_POWER_ITERATIONS,
-            "model_rows_per_fold": [len(t) for t in d.train],
+            "model_rows_per_fold": [len(train) for train in d.train],
             "held_out_rows_per_fold": [len(d.test(f)) for f in range(F)],
             "components_kept_per_fold": [b.rank for b in bases],
             "model": "multinomial logistic regression with L2 on the whitened components "
             "(JAX; optax.sgd at the Böhning step)",
-            "l2": l2,
-            "n_steps": n_steps,
+            "l2": opts.l2,
+            "n_steps": opts.n_steps,
         }
     )
     return ProbeResult(
@@ -764,7 +869,7 @@ def _probe(
         classes=d.classes,
         n_samples=len(rows),
         n_features=view.n_vars,
-        n_components=n_components,
+        n_components=opts.n_components,
         n_folds=F,
         grouped=d.grouped,
         balanced_accuracy=score,
@@ -832,7 +937,8 @@ def _model_inputs(
         count = np.bincount(observed, minlength=K_pad)
         class_mask[f] = count > 0
         log_prior[f, count > 0] = np.log(count[count > 0] / m_f)
-    return Ztr, ytr, mtr, Zte.astype(np.float32), yte, yte_ctrl, mte, class_mask, log_prior
+    Zte = Zte.astype(np.float32, copy=False)  # pass 2 stores float32 already
+    return Ztr, ytr, mtr, Zte, yte, yte_ctrl, mte, class_mask, log_prior
 
 
 def _chance(d: _Design) -> float:
@@ -1100,14 +1206,27 @@ def _recall_text(res: ProbeResult) -> str:
     )
 
 
-def _summary(res: ProbeResult, name: str, column: str) -> Finding:
+def _summary(res: ProbeResult, name: str, column: str, *, alpha: float) -> Finding:
+    evidence = res.to_dict()
+    floor = ""
+    min_p = 1.0 / (1 + res.n_permutations)  # p when the observed beats every permutation
+    if 0 < alpha < min_p:
+        evidence["min_p_value"] = min_p
+        needed = max(1, math.floor(1 / alpha) - 2)
+        while 1.0 / (1 + needed) > alpha:
+            needed += 1
+        floor = (
+            f"; with {res.n_permutations} permutations the smallest attainable p-value is "
+            f"{min_p:.2g} > alpha {alpha:.2g}, so no result can be significant (use at least "
+            f"{needed} permutations)"
+        )
     return Finding(
         SUMMARY,
         Severity.INFO,
         f"{name}, {column}: {_probe_text(res)}; {_recall_text(res)}; "
         f"{res.n_samples} samples, self-checks "
-        f"{'passed' if res.self_check.get('ok') else 'FAILED'}",
-        evidence=res.to_dict(),
+        f"{'passed' if res.self_check.get('ok') else 'FAILED'}{floor}",
+        evidence=evidence,
         subjects=subjects(t["feature"] for t in res.top_features),
         hint="Read balanced_accuracy against chance and the null; top_features are the "
         "features that carry the signal.",
@@ -1228,13 +1347,16 @@ def check_batch_probe(
     """
     layer = probe_options.pop("layer", None)
     view = as_matrix(X, layer=layer, name=name)  # for the name; batch_probe reads the data
-    common = {"groups": groups, "layer": layer, "name": view.name, **probe_options}
-    res = batch_probe(X, batch, target_name=batch_col, **common)
-    rival = None
-    out = [_summary(res, view.name, batch_col)]
-    if labels is not None:
-        rival = batch_probe(X, labels, target_name=label_col, **common)
-        out.append(_summary(rival, view.name, label_col))
+    targets = [(batch, batch_col)] + ([(labels, label_col)] if labels is not None else [])
+    opts = _Options(**probe_options)
+    probed = _probe_targets(X, targets, groups=groups, layer=layer, name=view.name, opts=opts)
+    for outcome in probed:  # the batch and the label probes share their passes
+        if isinstance(outcome, InputError):
+            raise outcome
+    res, rival = probed[0], probed[1] if labels is not None else None
+    out = [_summary(res, view.name, batch_col, alpha=alpha)]
+    if rival is not None:
+        out.append(_summary(rival, view.name, label_col, alpha=alpha))
     return [
         *out,
         *_predictable(
@@ -1290,7 +1412,7 @@ def check_split_probe(
         **probe_options,
     )
     return [
-        _summary(res, view.name, split_col),
+        _summary(res, view.name, split_col, alpha=alpha),
         *_predictable(
             res,
             check=SPLIT_PREDICTABLE,
@@ -1361,24 +1483,28 @@ def audit_probe(ctx: AuditContext) -> list[Finding]:
         ]
     samples = ctx.samples
     groups = samples[list(cfg.group_cols)].reset_index(drop=True) if cfg.group_cols else None
-    options = {
-        "groups": groups,
-        "n_components": cfg.probe_components,
-        "folds": cfg.n_folds,
-        "n_permutations": cfg.probe_permutations,
-        "seed": cfg.seed,
-        "chunk_size": cfg.chunk_size,
-    }
+    opts = _Options(
+        n_components=cfg.probe_components,
+        folds=cfg.n_folds,
+        n_permutations=cfg.probe_permutations,
+        seed=cfg.seed,
+        chunk_size=cfg.chunk_size,
+    )
+    probed = _probe_targets(  # one pass of each kind for all targets (per transform)
+        fi.view,
+        [(samples[col].reset_index(drop=True), col) for _, col in targets],
+        groups=groups,
+        layer=None,
+        name=None,
+        opts=opts,
+    )
     results: dict[str, ProbeResult] = {}
-    for role, col in targets:
-        try:
-            results[role] = batch_probe(
-                fi.view, samples[col].reset_index(drop=True), target_name=col, **options
-            )
-        except InputError as exc:
-            out.append(_skipped(fi.name, col, exc.message))
+    for (role, col), outcome in zip(targets, probed, strict=True):
+        if isinstance(outcome, InputError):
+            out.append(_skipped(fi.name, col, outcome.message))
             continue
-        out.append(_summary(results[role], fi.name, col))
+        results[role] = outcome
+        out.append(_summary(outcome, fi.name, col, alpha=cfg.alpha))
     thresholds = {"alpha": cfg.alpha, "min_effect": 0.1, "error_effect": 0.5}
     if "batch" in results:
         out += _predictable(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 import subprocess
 import sys
@@ -14,11 +16,11 @@ import scipy.sparse as sp
 from scipy import stats
 
 from biodata_guard import _probe_model, probe
-from biodata_guard._adapters import as_matrix
+from biodata_guard._adapters import MatrixView, as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
-from tests._synth import nb_counts
+from tests._synth import cohort, nb_counts
 
 # Small and fast: 400 samples x 300 genes, 10 components, 100 permutations (p can reach
 # 1/101 < 0.01). Shapes repeat across tests so the compiled JAX programs are reused.
@@ -461,3 +463,174 @@ def test_one_batch_of_many_that_stands_out_is_reported():
     assert list(predictable.evidence["recognisable_classes"]) == ["B19"]
     message = "1 of 20 (5%) batch values are recognised on their own (B19 recall"
     assert message in predictable.message
+
+
+# --- one audit, several targets: shared passes ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cohort_context_parts():
+    """A grouped cohort (patients with 1-6 samples each) with a batch shift, a weak label signal
+    and the first samples' batch missing: batch, label and split probes over one matrix."""
+    sheet = cohort(110, seed=8).set_index("sample_id")
+    n = len(sheet)
+    X = nb_counts(n, G, seed=8).astype(np.float64)
+    X[(sheet["batch"] == "B1").to_numpy(), :25] *= 3
+    X[(sheet["label"] == "tumour").to_numpy(), 200:210] *= 2
+    sheet.loc[sheet.index[:9], "batch"] = np.nan  # the batch probe keeps fewer rows
+    return X, sheet
+
+
+def _cohort_context(parts, **config):
+    X, sheet = parts
+    options = {
+        "batch_col": "batch",
+        "label_col": "label",
+        "split_col": "split",
+        "group_cols": ["patient_id"],
+    }
+    return _context(X, sheet, **{**options, **config})
+
+
+def _audit_with_results(ctx, monkeypatch):
+    """audit_probe's findings and the ProbeResult behind each probe.summary, in order."""
+    seen = []
+    summary = probe._summary
+
+    def recording(res, *args, **kwargs):
+        seen.append(res)
+        return summary(res, *args, **kwargs)
+
+    monkeypatch.setattr(probe, "_summary", recording)
+    return probe.audit_probe(ctx), seen
+
+
+#: Recorded from the probe as it was before the audit's targets shared their passes (one
+#: target at a time, two passes each). Balanced accuracies are counts over held-out rows, so
+#: they survive last-bit differences between machines (BLAS, XLA); the exact equality of the
+#: shared and the separate runs is test_shared_passes_equal_one_target_at_a_time's job.
+PINNED: dict = {
+    "batch": {
+        "fold_balanced_accuracy": [0.5346639, 0.4970588, 0.4181778, 0.4899830, 0.5361519],
+        "p_value": 0.009900990099009901,
+    },
+    "label": {
+        "fold_balanced_accuracy": [0.8232323, 0.8552083, 0.9144022, 0.8552989, 0.9001359],
+        "p_value": 0.009900990099009901,
+    },
+    "split": {
+        "fold_balanced_accuracy": [0.4902598, 0.4504870, 0.4805195, 0.6227273, 0.4732143],
+        "p_value": 0.40594059405940597,
+    },
+}
+
+
+def test_audit_probe_numbers_are_pinned(cohort_context_parts, monkeypatch):
+    _, results = _audit_with_results(_cohort_context(cohort_context_parts), monkeypatch)
+    assert [r.target_name for r in results] == ["batch", "label", "split"]
+    for res in results:
+        pinned = PINNED[res.target_name]
+        assert list(res.fold_balanced_accuracy) == pytest.approx(
+            pinned["fold_balanced_accuracy"], abs=1e-6
+        )
+        assert res.p_value == pytest.approx(pinned["p_value"])
+
+
+def test_shared_passes_equal_one_target_at_a_time(cohort_context_parts, monkeypatch):
+    ctx = _cohort_context(cohort_context_parts)
+    _, results = _audit_with_results(ctx, monkeypatch)
+    _, sheet = cohort_context_parts
+    adata = ctx.features[0].adata
+    for res in results:
+        alone = probe.batch_probe(
+            adata,
+            sheet[res.target_name].to_numpy(),
+            groups=sheet["patient_id"].to_numpy(),
+            target_name=res.target_name,
+            **FAST,
+        )
+        assert alone.to_dict() == res.to_dict()
+        assert alone.null_balanced_accuracy == res.null_balanced_accuracy
+        assert np.array_equal(alone.embedding, res.embedding)
+        assert np.array_equal(alone.embedding_rows, res.embedding_rows)
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """The matrix views read in full (``iter_chunks`` calls), one entry per pass."""
+    read: list[MatrixView] = []
+    original = MatrixView.iter_chunks
+
+    def counting(self, chunk_size=10_000):
+        read.append(self)
+        return original(self, chunk_size)
+
+    monkeypatch.setattr(MatrixView, "iter_chunks", counting)
+    return read
+
+
+def test_three_targets_share_two_passes(cohort_context_parts, passes):
+    ctx = _cohort_context(cohort_context_parts, chunk_size=64)
+    found = probe.audit_probe(ctx)
+    assert [f.evidence["target"] for f in by_id(found, probe.SUMMARY)] == [
+        "batch",
+        "label",
+        "split",
+    ]
+    # One stats pass and one projection pass over the matrix (was two per target); the units
+    # are detected on a subsample of rows (a matrix of its own).
+    assert sum(view is ctx.features[0].view for view in passes) == 2
+
+
+def test_a_target_with_another_transform_gets_its_own_passes(
+    cohort_context_parts, passes, monkeypatch
+):
+    # The transform is chosen per target (from the units of its own rows): targets whose
+    # transforms differ cannot share the transformed blocks.
+    chosen = probe._choose_transform
+    calls = []
+
+    def split_as_log1p(view, rows, transform):
+        calls.append(len(rows))
+        prep = chosen(view, rows, transform)
+        return {**prep, "transform": "log1p"} if len(calls) == 3 else prep
+
+    monkeypatch.setattr(probe, "_choose_transform", split_as_log1p)
+    ctx = _cohort_context(cohort_context_parts)
+    _, results = _audit_with_results(ctx, monkeypatch)
+    assert sum(view is ctx.features[0].view for view in passes) == 4
+    assert [r.preprocessing["transform"] for r in results] == ["counts", "counts", "log1p"]
+    for r in results[:2]:
+        pinned = PINNED[r.target_name]["fold_balanced_accuracy"]
+        assert list(r.fold_balanced_accuracy) == pytest.approx(pinned, abs=1e-6)
+    split = list(results[2].fold_balanced_accuracy)
+    assert split != pytest.approx(PINNED["split"]["fold_balanced_accuracy"], abs=1e-6)
+
+
+def test_option_defaults_are_batch_probe_defaults():
+    params = inspect.signature(probe.batch_probe).parameters
+    for f in dataclasses.fields(probe._Options):
+        assert params[f.name].default == f.default, f.name
+
+
+# --- permutations vs alpha --------------------------------------------------------------------
+
+
+def test_too_few_permutations_for_alpha_are_said(shifted):
+    X, batch = shifted
+    found = probe.check_batch_probe(
+        X, batch, name="counts.csv", n_components=K_COMP, n_permutations=40
+    )
+    (summary,) = by_id(found, probe.SUMMARY)
+    assert summary.evidence["min_p_value"] == pytest.approx(1 / 41, rel=1e-5)
+    assert summary.evidence["p_value"] == pytest.approx(
+        1 / 41, rel=1e-5
+    )  # beat every permutation...
+    assert by_id(found, probe.PREDICTABLE) == []  # ...and still cannot reach alpha = 0.01
+    assert (
+        "with 40 permutations the smallest attainable p-value is 0.024 > alpha 0.01, so no "
+        "result can be significant (use at least 99 permutations)" in summary.message
+    )
+    # Enough permutations: no clause, no key.
+    (enough,) = by_id(probe.check_batch_probe(X, batch, **FAST), probe.SUMMARY)
+    assert "min_p_value" not in enough.evidence and "attainable" not in enough.message

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from biodata_guard.errors import ConfigError, InputError
-from biodata_guard.io import UNREADABLE
+from biodata_guard.io import UNREADABLE, no_data_error, ragged_rows_error
 
 #: Bytes of CSV/TSV text (Parquet: of row groups, uncompressed) per partition by default.
 DEFAULT_BLOCKSIZE = 64_000_000
@@ -353,16 +353,9 @@ def _read_part(part: _Part, name: str, fix: dict[str, str] | None) -> pd.DataFra
                     path=name,
                     hint="Validate this file with --engine memory, or convert it to Parquet.",
                 ) from None
-            raise InputError(
-                f"{name}: rows have inconsistent numbers of fields ({_file_lines(exc, part)}); "
-                "mixed delimiters or unquoted separators in values",
-                path=name,
-                hint="Use one delimiter throughout and quote values that contain it.",
-            ) from None
+            raise ragged_rows_error(name, _file_lines(exc, part)) from None
         except pd.errors.EmptyDataError:
-            raise InputError(
-                f"{name}: file has no data", path=name, hint="Regenerate the file."
-            ) from None
+            raise no_data_error(name) from None
     for c, t in fix.items():
         if t == "object":
             df[c] = df[c].astype(object)

@@ -207,6 +207,20 @@ def _name(d: str) -> str:
     return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}[d]
 
 
+def ragged_rows_error(label: str, where: str) -> InputError:
+    """The error for a delimited table whose rows have different numbers of fields."""
+    return InputError(
+        f"{label}: rows have inconsistent numbers of fields ({where}); "
+        "mixed delimiters or unquoted separators in values",
+        path=label,
+        hint="Use one delimiter throughout and quote values that contain it.",
+    )
+
+
+def no_data_error(label: str) -> InputError:
+    return InputError(f"{label}: file has no data", path=label, hint="Regenerate the file.")
+
+
 def parquet_error(label: str, exc: Exception) -> InputError:
     """The error for a Parquet file pyarrow cannot read (it raises many exception types)."""
     return InputError(
@@ -282,16 +296,9 @@ def read_table(path: str | Path, *, name: str | None = None, min_columns: int = 
                 check=UNREADABLE,
             ) from None
         except pd.errors.ParserError as exc:
-            raise InputError(
-                f"{label}: rows have inconsistent numbers of fields ({str(exc).strip()}); "
-                "mixed delimiters or unquoted separators in values",
-                path=label,
-                hint="Use one delimiter throughout and quote values that contain it.",
-            ) from None
+            raise ragged_rows_error(label, str(exc).strip()) from None
         except pd.errors.EmptyDataError:
-            raise InputError(
-                f"{label}: file has no data", path=label, hint="Regenerate the file."
-            ) from None
+            raise no_data_error(label) from None
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
         raise InputError(

@@ -90,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     _output_flags(p)
 
     p = sub.add_parser("detect-units", help="Detect the units of feature matrix file(s).")
-    p.add_argument("files", nargs="+", metavar="FILE", help="CSV/TSV/Parquet/h5ad matrix or AnnData .zarr store.")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="CSV/TSV/Parquet/h5ad matrix or AnnData .zarr store.",
+    )
     for attr in ("gene_lengths", "expected_units", "layer", "orientation", "chunk_size"):
         _add_field(p, _field(attr))
     _output_flags(p)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +11,9 @@ import pandas as pd
 
 from biodata_guard._adapters import MatrixView
 from biodata_guard.config import AuditConfig
+
+#: ``progress_bar(label, total)``: a context manager yielding ``advance(done, total)``.
+ProgressBar = Callable[[str, int], AbstractContextManager[Callable[[int, int], None]]]
 
 
 @dataclass
@@ -52,6 +57,8 @@ class AuditContext:
     tables: dict[str, tuple[pd.DataFrame, str, str]] = field(default_factory=dict)
     #: Plot data for the report, per check group (e.g. ``artifacts["balance"] = {...}``).
     artifacts: dict[str, Any] = field(default_factory=dict)
+    #: The audit's progress bars on stderr for long steps (None: no bars).
+    progress_bar: ProgressBar | None = None
 
     @property
     def seed(self) -> int:

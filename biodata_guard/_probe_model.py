@@ -196,6 +196,17 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]
             yield pending.popleft().result()
 
 
+def reported(
+    view: MatrixView, chunk_size: int, progress: Callable[[int, int], None] | None
+) -> Iterator[tuple[int, int, Any]]:
+    """``view.iter_chunks(chunk_size)``, calling ``progress(rows_read, n_rows)`` as blocks are
+    read (a progress bar; at most two blocks ahead of the work)."""
+    for start, stop, block in view.iter_chunks(chunk_size):
+        yield start, stop, block
+        if progress is not None:
+            progress(stop, view.n_obs)
+
+
 def stats_pass(
     view: MatrixView,
     transform: str,
@@ -203,6 +214,7 @@ def stats_pass(
     in_pool: np.ndarray,
     F: int,
     chunk_size: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], sp.csr_matrix]:
     """Pass 1, for several targets at once (every block is read and transformed once): per
     target (``folds_of``: the held-out fold of each row, -1 for rows not probed) and per fold,
@@ -227,7 +239,7 @@ def stats_pass(
     S = np.zeros((F * len(folds_of), view.n_vars))
     Q = np.zeros((F * len(folds_of), view.n_vars))
     blocks = []
-    for s, q, pool_rows in ordered_map(part, view.iter_chunks(chunk_size)):
+    for s, q, pool_rows in ordered_map(part, reported(view, chunk_size, progress)):
         S += s
         Q += q
         blocks.append(pool_rows)
@@ -271,7 +283,12 @@ def _held_out_part(
 
 
 def projection_pass(
-    view: MatrixView, transform: str, targets: list[HeldOut], *, chunk_size: int
+    view: MatrixView,
+    transform: str,
+    targets: list[HeldOut],
+    *,
+    chunk_size: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Pass 2, for several targets at once (every block is read and transformed once): per
     target, each held-out row through its fold's projection, into ``Zte[fold, slot]``
@@ -286,7 +303,7 @@ def projection_pass(
         (np.zeros(h.shape, np.float32), np.zeros((int((h.plot_slot >= 0).sum()), 2)))
         for h in targets
     ]
-    for parts in ordered_map(part, view.iter_chunks(chunk_size)):
+    for parts in ordered_map(part, reported(view, chunk_size, progress)):
         for (Zte, embedding), (held_out, plot) in zip(out, parts, strict=True):
             for f, where, Z in held_out:
                 Zte[f, where, : Z.shape[1]] = Z

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import importlib
 import os
 import time
@@ -120,6 +121,7 @@ def audit(
             ctx.features = [
                 as_dask(fi, chunk_size=cfg.chunk_size, layer=cfg.layer) for fi in ctx.features
             ]
+        ctx.progress_bar = functools.partial(_progress_bar, progress)
         _run_shared_pass(ctx, groups, progress=progress)
         findings: list[Finding] = []
         for group in groups:

@@ -47,10 +47,12 @@ on a GPU after ``pip install "jax[cuda12]"``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -61,7 +63,7 @@ from scipy import stats
 
 from biodata_guard import _probe_model as pm
 from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, _is_anndata, as_matrix
-from biodata_guard._context import AuditContext
+from biodata_guard._context import AuditContext, ProgressBar
 from biodata_guard._format import fraction, jsonable, preview, subjects
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
@@ -621,6 +623,7 @@ def _probe_targets(
     layer: str | None,
     name: str | None,
     opts: _Options,
+    progress_bar: ProgressBar | None = None,
 ) -> list[ProbeResult | InputError]:
     """Probe several attributes ``(target, target_name)`` of one matrix, one result (or the
     :class:`InputError` that stopped it) per target, in order.
@@ -629,8 +632,10 @@ def _probe_targets(
     same order as a probe of that target alone) -> pass 1 -> per-fold bases -> pass 2 ->
     fit and results. The targets whose transforms agree share both passes, so each pass reads
     and transforms every block once whatever the number of targets; every number is that of
-    the target probed alone.
+    the target probed alone. ``progress_bar(label, total)`` (the audit's rich bars) shows the
+    passes (rows) and the model fits (targets).
     """
+    bar = progress_bar or _no_bar
     view = as_matrix(X, layer=layer, name=name)
     out: list[Any] = []
     for target, target_name in targets:
@@ -646,14 +651,22 @@ def _probe_targets(
         for transform, members in by_transform.items():
             group = [out[i] for i in members]
             try:
-                passed = _shared_passes(view, group, transform, opts)
+                passed = _shared_passes(view, group, transform, opts, bar)
             except InputError as exc:
                 for i in members:
                     out[i] = exc
                 continue
-            for i, t in zip(members, group, strict=True):  # pop: free each Zte once fitted
-                out[i] = _results(view, t, *passed.pop(0), opts=opts)
+            names = ", ".join(t.name for t in group)
+            with bar(f"probe: fitting the models of {names} (targets)", len(group)) as advance:
+                for k, (i, t) in enumerate(zip(members, group, strict=True)):
+                    out[i] = _results(view, t, *passed.pop(0), opts=opts)  # pop: free its Zte
+                    advance(k + 1, len(group))
     return out
+
+
+@contextlib.contextmanager
+def _no_bar(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    yield lambda done, total: None
 
 
 @dataclass(frozen=True, eq=False)
@@ -703,16 +716,24 @@ def _plan(
 
 
 def _shared_passes(
-    view: MatrixView, group: list[_Target], transform: str, opts: _Options
+    view: MatrixView, group: list[_Target], transform: str, opts: _Options, bar: ProgressBar
 ) -> list[tuple[list[pm.FoldBasis], np.ndarray, np.ndarray, np.ndarray]]:
     """Both passes for targets of one transform: pass 1 (per-fold sums of each target, the
     union of their pool rows kept once), each target's bases, pass 2 (each target's held-out
     rows). Per target: (bases, plotted rows, held-out embeddings ``Zte``, 2-D embedding)."""
     start = time.perf_counter()
     in_pool = np.logical_or.reduce([t.in_pool for t in group])
-    sums, L_pool = pm.stats_pass(
-        view, transform, [t.fold_of for t in group], in_pool, opts.folds, opts.chunk_size
-    )
+    names = ", ".join(t.name for t in group)
+    with bar(f"probe {names}: per-fold statistics (rows)", view.n_obs) as advance:
+        sums, L_pool = pm.stats_pass(
+            view,
+            transform,
+            [t.fold_of for t in group],
+            in_pool,
+            opts.folds,
+            opts.chunk_size,
+            progress=advance,
+        )
     pool_index = np.full(view.n_obs, -1)
     pool_index[np.flatnonzero(in_pool)] = np.arange(L_pool.shape[0])  # X row -> L_pool row
     for t in group:
@@ -722,9 +743,14 @@ def _shared_passes(
     ]
     del L_pool  # the bases hold what they need
     start = time.perf_counter()
-    held_out = pm.projection_pass(
-        view, transform, [h for _, _, h in fitted], chunk_size=opts.chunk_size
-    )
+    with bar(f"probe {names}: held-out projections (rows)", view.n_obs) as advance:
+        held_out = pm.projection_pass(
+            view,
+            transform,
+            [h for _, _, h in fitted],
+            chunk_size=opts.chunk_size,
+            progress=advance,
+        )
     for t in group:
         t.seconds["project"] += time.perf_counter() - start
     return [
@@ -1497,6 +1523,7 @@ def audit_probe(ctx: AuditContext) -> list[Finding]:
         layer=None,
         name=None,
         opts=opts,
+        progress_bar=ctx.progress_bar,
     )
     results: dict[str, ProbeResult] = {}
     for (role, col), outcome in zip(targets, probed, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import math
@@ -580,6 +581,29 @@ def test_three_targets_share_two_passes(cohort_context_parts, passes):
     # One stats pass and one projection pass over the matrix (was two per target); the units
     # are detected on a subsample of rows (a matrix of its own).
     assert sum(view is ctx.features[0].view for view in passes) == 2
+
+
+def test_the_audit_probe_shows_its_passes_and_fits_on_progress_bars(cohort_context_parts):
+    bars: dict[str, list[tuple[int, int]]] = {}
+
+    @contextlib.contextmanager
+    def recording_bar(label, total):
+        bars[label] = []
+        yield lambda done, total: bars[label].append((done, total))
+
+    ctx = _cohort_context(cohort_context_parts, chunk_size=64)
+    ctx.progress_bar = recording_bar
+    probe.audit_probe(ctx)
+    n = ctx.features[0].view.n_obs
+    assert list(bars) == [
+        "probe batch, label, split: per-fold statistics (rows)",
+        "probe batch, label, split: held-out projections (rows)",
+        "probe: fitting the models of batch, label, split (targets)",
+    ]
+    for label in list(bars)[:2]:  # rows read, block by block, up to every row
+        done = [d for d, _ in bars[label]]
+        assert done == sorted(done) and done[-1] == n and {t for _, t in bars[label]} == {n}
+    assert bars[list(bars)[2]] == [(1, 3), (2, 3), (3, 3)]
 
 
 def test_a_target_with_another_transform_gets_its_own_passes(

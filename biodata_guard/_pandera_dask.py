@@ -18,7 +18,12 @@ import numpy as np
 import pandas as pd
 
 from biodata_guard.errors import ConfigError, InputError
-from biodata_guard.io import UNREADABLE, no_data_error, ragged_rows_error
+from biodata_guard.io import (
+    UNREADABLE,
+    no_data_error,
+    ragged_rows_error,
+    refuse_duplicate_columns,
+)
 
 #: Bytes of CSV/TSV text (Parquet: of row groups, uncompressed) per partition by default.
 DEFAULT_BLOCKSIZE = 64_000_000
@@ -218,7 +223,7 @@ def _table_parts(path: Path, name: str, blocksize: int) -> tuple[list[_Part], li
         return _parquet_parts(p, name, blocksize)
     header, n_skip = _header_line(p)
     sep = _delimiter(p, header)
-    _refuse_duplicates(next(csv.reader([header], delimiter=sep)), name)
+    refuse_duplicate_columns(next(csv.reader([header], delimiter=sep)), name)
     try:
         columns = list(
             pd.read_csv(p, sep=sep, skiprows=n_skip, nrows=0, encoding="utf-8-sig").columns
@@ -257,7 +262,7 @@ def _parquet_parts(p: Path, name: str, blocksize: int) -> tuple[list[_Part], lis
         raise _parquet_error(p, name, exc) from None
     if not isinstance(empty.index, pd.RangeIndex):
         empty = empty.reset_index()
-    _refuse_duplicates([str(c) for c in empty.columns], name)
+    refuse_duplicate_columns([str(c) for c in empty.columns], name)
     parts: list[_Part] = []
     run: list[int] = []
     run_bytes = 0
@@ -281,18 +286,6 @@ def _parquet_error(p: Path, name: str, exc: Exception) -> InputError:
     except Exception as mem_exc:
         return parquet_error(name, mem_exc)
     return parquet_error(name, exc)  # pragma: no cover - pandas read what pyarrow could not
-
-
-def _refuse_duplicates(columns: list[str], name: str) -> None:
-    dupes = sorted({c for c in columns if columns.count(c) > 1})
-    if dupes:
-        raise InputError(
-            f"{name}: duplicate column names {dupes}; pandas would rename them silently "
-            f"('{dupes[0]}.1') and a join could pick the wrong one",
-            path=name,
-            column=dupes[0],
-            hint="Rename or drop the duplicated columns.",
-        )
 
 
 def _read_part(part: _Part, name: str, fix: dict[str, str] | None) -> pd.DataFrame:

@@ -207,6 +207,19 @@ def _name(d: str) -> str:
     return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}[d]
 
 
+def refuse_duplicate_columns(columns: list[str], label: str) -> None:
+    """Raise :class:`InputError` for repeated column names (pandas renames them silently)."""
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        raise InputError(
+            f"{label}: duplicate column names {dupes}; pandas would rename them silently "
+            f"('{dupes[0]}.1') and a join could pick the wrong one",
+            path=label,
+            column=dupes[0],
+            hint="Rename or drop the duplicated columns.",
+        )
+
+
 def ragged_rows_error(label: str, where: str) -> InputError:
     """The error for a delimited table whose rows have different numbers of fields."""
     return InputError(
@@ -299,15 +312,7 @@ def read_table(path: str | Path, *, name: str | None = None, min_columns: int = 
             raise ragged_rows_error(label, str(exc).strip()) from None
         except pd.errors.EmptyDataError:
             raise no_data_error(label) from None
-    dupes = sorted({c for c in columns if columns.count(c) > 1})
-    if dupes:
-        raise InputError(
-            f"{label}: duplicate column names {dupes}; pandas would rename them silently "
-            f"('{dupes[0]}.1') and a join could pick the wrong one",
-            path=label,
-            column=dupes[0],
-            hint="Rename or drop the duplicated columns.",
-        )
+    refuse_duplicate_columns(columns, label)
     if df.shape[1] < min_columns:
         raise InputError(
             f"{label}: {df.shape[1]} column(s) read, at least {min_columns} needed; the "

@@ -21,6 +21,7 @@ from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.io import (
     UNREADABLE,
     no_data_error,
+    not_utf8_error,
     ragged_rows_error,
     refuse_duplicate_columns,
 )
@@ -327,12 +328,7 @@ def _read_part(part: _Part, name: str, fix: dict[str, str] | None) -> pd.DataFra
                 **kwargs,
             )
         except UnicodeDecodeError:
-            raise InputError(
-                f"{name}: is not UTF-8 text",
-                path=name,
-                hint="Convert it with: iconv -f latin1 -t utf-8 FILE > FILE.utf8",
-                check=UNREADABLE,
-            ) from None
+            raise not_utf8_error(name) from None
         except pd.errors.ParserError as exc:
             cut = (
                 part.length is not None

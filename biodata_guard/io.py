@@ -230,6 +230,15 @@ def ragged_rows_error(label: str, where: str) -> InputError:
     )
 
 
+def not_utf8_error(label: str) -> InputError:
+    return InputError(
+        f"{label}: is not UTF-8 text",
+        path=label,
+        hint="Convert it with: iconv -f latin1 -t utf-8 FILE > FILE.utf8",
+        check=UNREADABLE,
+    )
+
+
 def no_data_error(label: str) -> InputError:
     return InputError(f"{label}: file has no data", path=label, hint="Regenerate the file.")
 
@@ -302,12 +311,7 @@ def read_table(path: str | Path, *, name: str | None = None, min_columns: int = 
                 check=UNREADABLE,
             ) from None
         except UnicodeDecodeError:
-            raise InputError(
-                f"{label}: is not UTF-8 text",
-                path=label,
-                hint="Convert it with: iconv -f latin1 -t utf-8 FILE > FILE.utf8",
-                check=UNREADABLE,
-            ) from None
+            raise not_utf8_error(label) from None
         except pd.errors.ParserError as exc:
             raise ragged_rows_error(label, str(exc).strip()) from None
         except pd.errors.EmptyDataError:

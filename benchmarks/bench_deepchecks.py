@@ -333,17 +333,10 @@ class Comparison:
     def text_lines(self) -> list[str]:
         from benchmarks.run import _text_table
 
-        t = self.times
+        bg, dc = self._times()
         out = [
             f"deepchecks comparison on {self.label} ({self.versions}):",
-            "  biodata_guard audit(): "
-            + (f"{t['bg']:.1f} s" if t.get("bg") is not None else "failed")
-            + "; deepchecks train_test_validation: "
-            + (
-                f"{t['dc']:.1f} s (+ {t['dc_import']:.1f} s import)"
-                if t.get("dc") is not None
-                else "not run"
-            ),
+            f"  biodata_guard audit(): {bg}; deepchecks train_test_validation: {dc}",
             "",
             _text_table(("planted problem", "biodata_guard", "deepchecks"), self.verdicts),
         ]
@@ -353,20 +346,22 @@ class Comparison:
             out.append(f"biodata_guard findings (warning/error): {', '.join(self.bg_fired)}")
         return out
 
+    def _times(self) -> tuple[str, str]:
+        """The two tools' times as text ("failed" / "not run" when they did not run)."""
+        t = self.times
+        bg = f"{t['bg']:.1f} s" if t.get("bg") is not None else "failed"
+        dc = "not run"
+        if t.get("dc") is not None:
+            dc = f"{t['dc']:.1f} s (+ {t['dc_import']:.1f} s import)"
+        return bg, dc
+
     def markdown(self) -> str:
         from benchmarks.run import _md_table
 
-        t = self.times
+        bg, dc = self._times()
         lines = [
-            f"deepchecks comparison on {self.label} ({self.versions}); biodata_guard "
-            + (f"{t['bg']:.1f} s" if t.get("bg") is not None else "failed")
-            + ", deepchecks `train_test_validation` "
-            + (
-                f"{t['dc']:.1f} s (+ {t['dc_import']:.1f} s import)"
-                if t.get("dc") is not None
-                else "not run"
-            )
-            + ".",
+            f"deepchecks comparison on {self.label} ({self.versions}); biodata_guard {bg}, "
+            f"deepchecks `train_test_validation` {dc}.",
             "",
             _md_table(("planted problem", "biodata_guard", "deepchecks"), self.verdicts),
             "",

@@ -172,6 +172,15 @@ def _verdict(
     return check, f"found ({f['severity']})"
 
 
+def _duplicates_verdict(fs: list, ran: list, n_planted: int, what: str) -> tuple[str, str, str]:
+    """The planted exact duplicates: found or not, and how many of them."""
+    check, v = _verdict(fs, ran, "leakage", "leakage.duplicate_samples")
+    f = _first(fs, check)
+    if f is not None:
+        v += f": {f['evidence'].get('n_affected_samples')} of {n_planted}"
+    return (f"{n_planted} exact duplicate {what} train->test", check, v)
+
+
 def planted_verdicts(kind: str, meta: dict, result: dict) -> list[tuple[str, str, str]]:
     """Each planted problem of a case, the check meant to find it, and whether it did."""
     fs = result.get("findings", [])
@@ -180,12 +189,7 @@ def planted_verdicts(kind: str, meta: dict, result: dict) -> list[tuple[str, str
     pl = meta.get("planted", {})
     out: list[tuple[str, str, str]] = []
     if kind == "scrna":
-        dup = pl["duplicates"]["n"]
-        check, v = _verdict(fs, ran, "leakage", "leakage.duplicate_samples")
-        f = _first(fs, check)
-        if f is not None:
-            v += f": {f['evidence'].get('n_affected_samples')} of {dup}"
-        out.append((f"{dup} exact duplicate cells train->test", check, v))
+        out.append(_duplicates_verdict(fs, ran, pl["duplicates"]["n"], "cells"))
         check, v = _verdict(fs, ran, "leakage", "leakage.group_overlap", group_col="donor")
         out.append((f"donor {pl['shared_donor']} in both splits", check, v))
         out.append(
@@ -194,12 +198,7 @@ def planted_verdicts(kind: str, meta: dict, result: dict) -> list[tuple[str, str
         check, v = _verdict(fs, ran, "units", "units.mixed_within")
         out.append((f"batch {pl['cpm_batch']['batch']} in CPM", check, v))
     elif kind == "bulk":
-        dup = pl["duplicates"]["n"]
-        check, v = _verdict(fs, ran, "leakage", "leakage.duplicate_samples")
-        f = _first(fs, check)
-        if f is not None:
-            v += f": {f['evidence'].get('n_affected_samples')} of {dup}"
-        out.append((f"{dup} exact duplicate samples train->test", check, v))
+        out.append(_duplicates_verdict(fs, ran, pl["duplicates"]["n"], "samples"))
         n_shared = len(pl["shared_patients"])
         check, v = _verdict(fs, ran, "leakage", "leakage.group_overlap", group_col="patient_id")
         out.append((f"{n_shared} patients in both splits", check, v))

@@ -48,18 +48,22 @@ WORKERS = 2  # threads for the passes and the per-fold SVDs
 # --------------------------------------------------------------------------- preprocessing
 
 
-def transform_block(block: Any, transform: str, name: str, start: int) -> sp.csr_matrix:
+def transform_block(
+    block: Any, transform: str, name: str, start: int, rows: np.ndarray | None = None
+) -> sp.csr_matrix:
     """A CSR float32 copy of ``block`` after the transform (dense blocks go through CSR too,
-    so sparse and dense inputs give bit-identical results)."""
+    so sparse and dense inputs give bit-identical results). ``block`` holds rows
+    ``start + rows`` of the matrix (default: ``start`` onwards), for messages."""
     B = sp.csr_matrix(block, dtype=np.float32, copy=True)
     B.sum_duplicates()
     data = B.data
+    rows = np.arange(B.shape[0]) if rows is None else rows
     bad = ~np.isfinite(data)
     if bad.any():
-        row = int(np.searchsorted(B.indptr, np.flatnonzero(bad)[0], side="right") - 1)
+        row = int(rows[np.searchsorted(B.indptr, np.flatnonzero(bad)[0], side="right") - 1])
         raise InputError(
             f"{name}: the matrix holds {int(bad.sum())} NaN/inf value(s) in rows {start}.."
-            f"{start + B.shape[0] - 1} (first in row {start + row}); the probe needs finite values",
+            f"{start + int(rows[-1])} (first in row {start + row}); the probe needs finite values",
             path=name,
             hint="Impute or drop the non-finite values first (see the units.invalid_values "
             "finding), e.g. X[~np.isfinite(X)] = 0.",
@@ -67,7 +71,7 @@ def transform_block(block: Any, transform: str, name: str, start: int) -> sp.csr
     if transform in ("counts", "log1p") and data.size and data.min() < 0:
         raise InputError(
             f"{name}: transform '{transform}' needs non-negative values; the matrix has "
-            f"negative values in rows {start}..{start + B.shape[0] - 1}",
+            f"negative values in rows {start}..{start + int(rows[-1])}",
             path=name,
             hint="Pass transform='none' for log-transformed or scaled data.",
         )
@@ -207,6 +211,16 @@ def reported(
             progress(stop, view.n_obs)
 
 
+def probed_rows(folds_of: list[np.ndarray]) -> np.ndarray:
+    """Positions in a block of the rows some target probes (held out in one of its folds)."""
+    return np.flatnonzero(np.logical_or.reduce([fold_of >= 0 for fold_of in folds_of]))
+
+
+def subset(block: Any, rows: np.ndarray) -> Any:
+    """``block[rows]``, or ``block`` itself when every row is kept (no copy)."""
+    return block if len(rows) == block.shape[0] else block[rows]
+
+
 def stats_pass(
     view: MatrixView,
     transform: str,
@@ -223,17 +237,18 @@ def stats_pass(
 
     def part(item: tuple[int, int, Any]) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
         start, stop, block = item
-        L = transform_block(block, transform, view.name, start)
+        sel = probed_rows([fold_of[start:stop] for fold_of in folds_of])
+        L = transform_block(subset(block, sel), transform, view.name, start, sel)
         squares = L.copy()
         np.square(squares.data, out=squares.data)
         # One indicator column per (target, fold), float64 so the sums accumulate in double
         # precision; one product serves every target (each sum is the same as alone: the
         # factors are 0 and 1 and the order of the additions is the rows').
-        onehot = np.zeros((stop - start, F * len(folds_of)))
+        onehot = np.zeros((L.shape[0], F * len(folds_of)))
         for t, fold_of in enumerate(folds_of):
-            f_rows = fold_of[start:stop]
+            f_rows = fold_of[start:stop][sel]
             onehot[f_rows >= 0, t * F + f_rows[f_rows >= 0]] = 1.0
-        take = np.flatnonzero(in_pool[start:stop])
+        take = np.flatnonzero(in_pool[start:stop][sel])
         return (L.T @ onehot).T, (squares.T @ onehot).T, L[take]
 
     S = np.zeros((F * len(folds_of), view.n_vars))
@@ -262,23 +277,21 @@ class HeldOut:
     shape: tuple[int, int, int]
 
 
-def _held_out_part(
-    L: sp.csr_matrix, start: int, stop: int, h: HeldOut
-) -> tuple[list, tuple | None]:
-    """One block's held-out rows through their fold's projection, plotted rows through the 2-D
-    basis."""
-    f_rows = h.fold_of[start:stop]
+def _held_out_part(L: sp.csr_matrix, at: np.ndarray, h: HeldOut) -> tuple[list, tuple | None]:
+    """One block's held-out rows (``L``, rows ``at`` of X) through their fold's projection,
+    plotted rows through the 2-D basis."""
+    f_rows = h.fold_of[at]
     held_out = []
     for f, fb in enumerate(h.bases):
         local = np.flatnonzero(f_rows == f)
         if len(local):
             Z = np.asarray(L[local] @ fb.projection, dtype=np.float64) - fb.offset
-            held_out.append((f, h.slot[start + local], Z))
-    local = np.flatnonzero(h.plot_slot[start:stop] >= 0)
+            held_out.append((f, h.slot[at[local]], Z))
+    local = np.flatnonzero(h.plot_slot[at] >= 0)
     plot = None
     if len(local):
         P_g, off_g = h.plot_basis
-        plot = (h.plot_slot[start + local], np.asarray(L[local] @ P_g, np.float64) - off_g)
+        plot = (h.plot_slot[at[local]], np.asarray(L[local] @ P_g, np.float64) - off_g)
     return held_out, plot
 
 
@@ -296,8 +309,9 @@ def projection_pass(
 
     def part(item: tuple[int, int, Any]) -> list[tuple[list, tuple | None]]:
         start, stop, block = item
-        L = transform_block(block, transform, view.name, start)
-        return [_held_out_part(L, start, stop, h) for h in targets]
+        sel = probed_rows([h.fold_of[start:stop] for h in targets])
+        L = transform_block(subset(block, sel), transform, view.name, start, sel)
+        return [_held_out_part(L, start + sel, h) for h in targets]
 
     out = [
         (np.zeros(h.shape, np.float32), np.zeros((int((h.plot_slot >= 0).sum()), 2)))
@@ -323,6 +337,30 @@ def bucket(n: int) -> int:
 def bucket_classes(k: int) -> int:
     """Classes padded to 2, 4, 8, then multiples of 8 (masked), to share compiled programs."""
     return 2 if k <= 2 else 4 if k <= 4 else -(-k // 8) * 8
+
+
+def balanced_take(codes: np.ndarray, n_take: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of a sample of ``n_take`` from ``codes``, as even over the codes as their
+    sizes allow: each code keeps ``min(size, q)`` rows, ``q`` the largest quota that fits (the
+    remainder one more row each for the first codes still above ``q``); rows drawn at random."""
+    n = len(codes)
+    if n_take >= n:
+        return np.arange(n)
+    values, counts = np.unique(codes, return_counts=True)
+    lo, hi = 0, int(counts.max())  # largest q with sum(min(counts, q)) <= n_take
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if np.minimum(counts, mid).sum() <= n_take else (lo, mid - 1)
+    quota = np.minimum(counts, lo)
+    extra = np.flatnonzero(counts > lo)[: n_take - int(quota.sum())]
+    quota[extra] += 1
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    out = [
+        rng.choice(order[bounds[i] : bounds[i + 1]], quota[i], replace=False)
+        for i in range(len(values))
+    ]
+    return np.sort(np.concatenate(out))
 
 
 def stratified_take(cells: np.ndarray, n_take: int, rng: np.random.Generator) -> np.ndarray:

@@ -203,6 +203,14 @@ FIELDS: tuple[Field, ...] = (
         "int",
         "Permutation controls for the probe p-value (default 100).",
     ),
+    Field(
+        "probe",
+        "max_samples",
+        "probe_max_samples",
+        "int",
+        "Rows the probe uses at most: above it, a seeded sample as even over the classes as "
+        "their sizes allow (default 50000).",
+    ),
     Field("run", "seed", "seed", "int", "Seed for every random step (default 0)."),
     Field(
         "run",
@@ -284,6 +292,7 @@ class AuditConfig:
     probe: bool = True
     probe_components: int = 50
     probe_permutations: int = 100
+    probe_max_samples: int = 50_000
     seed: int = 0
     fail_on: str = "error"
     chunk_size: int = 10_000

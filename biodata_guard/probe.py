@@ -34,6 +34,9 @@ Design, chosen by measurement on 2 CPU cores (``benchmarks/bench_probe.py``):
   *all* held-out rows: a 50-component linear model has ~200 parameters, which 8,192 rows pin
   down. Together with 30 majorisation steps instead of 200 this is ~60x fewer FLOPs; the whole
   probe of 100k x 20k (5% dense) takes ~30 s.
+* Rows: above ``max_samples`` (50,000) a seeded sample, as even over the target's classes as
+  their sizes allow, is probed; the passes still read every block but transform, project and
+  score only the sampled rows, so the cost past the cap is the reading alone.
 * Decision rule: the most probable class after removing the training class prior (the Bayes
   rule for balanced accuracy), so class imbalance alone never looks predictive.
 * Null: training labels permuted within each fold's training rows (numpy's seeded Generator),
@@ -243,6 +246,8 @@ def _check_options(**opts: Any) -> None:
         "n_top_features": 0,
         "n_embedding_points": 0,
     }
+    if opts["max_samples"] is not None:
+        minimum["max_samples"] = 100
     for key, lo in minimum.items():
         v = opts[key]
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -386,6 +391,7 @@ class _Options:
     n_steps: int = 30
     max_train_samples: int = 8_192
     svd_samples: int = 4_096
+    max_samples: int | None = 50_000
     transform: str = "auto"
     chunk_size: int = DEFAULT_CHUNK_ROWS
     n_top_features: int = 20
@@ -409,6 +415,7 @@ def batch_probe(
     n_steps: int = 30,
     max_train_samples: int = 8_192,
     svd_samples: int = 4_096,
+    max_samples: int | None = 50_000,
     transform: str = "auto",
     layer: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_ROWS,
@@ -452,6 +459,11 @@ def batch_probe(
         this many training rows; all held-out rows are scored.
     svd_samples
         Training rows per fold (a subsample) the SVD basis is fitted on.
+    max_samples
+        Rows probed at most: above it, a seeded sample as even over the classes as their sizes
+        allow (every class keeps ``min(size, q)`` rows, at least ``folds``), so the probe's cost
+        stops growing with the rows of X (the matrix is still read, twice, but only the sampled
+        rows are transformed, projected and scored). ``None`` probes every row.
     transform
         ``"auto"`` (counts: normalise to 1e4 + log1p; CPM/TPM/normalised: log1p; log, scaled:
         none), or ``"counts"``, ``"log1p"``, ``"none"``.
@@ -498,6 +510,7 @@ def batch_probe(
         n_steps=n_steps,
         max_train_samples=max_train_samples,
         svd_samples=svd_samples,
+        max_samples=max_samples,
         transform=transform,
         chunk_size=chunk_size,
         n_top_features=n_top_features,
@@ -518,6 +531,7 @@ class _Design:
     each fold's model-training rows (positions into ``rows``, a seeded stratified pool)."""
 
     rows: np.ndarray  # positions into X of the rows probed
+    n_eligible: int  # rows with a kept class (more than len(rows) when subsampled)
     y: np.ndarray  # class code per kept row
     classes: tuple[str, ...]
     dropped: dict[str, int]
@@ -542,6 +556,7 @@ def _design(
     target_name: str,
     folds: int,
     max_train_samples: int,
+    max_samples: int | None,
     rng: np.random.Generator,
     seed: int,
 ) -> _Design:
@@ -562,6 +577,11 @@ def _design(
     rows = np.flatnonzero(keep)
     code_of = {c: i for i, c in enumerate(classes)}
     y = np.array([code_of[v] for v in labels[rows]], dtype=np.int64)
+    n_eligible = len(rows)
+    if max_samples is not None and len(rows) > max_samples:
+        # Drawn only when sampling, so inputs below max_samples keep their numbers.
+        take = pm.balanced_take(y, max(max_samples, folds * len(classes)), rng)
+        rows, y = rows[take], y[take]
 
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
@@ -606,6 +626,7 @@ def _design(
             )
     return _Design(
         rows=rows,
+        n_eligible=n_eligible,
         y=y,
         classes=classes,
         dropped={str(c): int(v) for c, v in small.items()},
@@ -701,6 +722,7 @@ def _plan(
         target_name=target_name,
         folds=opts.folds,
         max_train_samples=opts.max_train_samples,
+        max_samples=opts.max_samples,
         rng=rng,
         seed=opts.seed,
     )
@@ -879,6 +901,9 @@ def _results(
             "target_sum": pm.TARGET_SUM if prep["transform"] == "counts" else None,
             "standardise": "per feature, mean and SD of the fold's training rows",
             "svd": "randomised, implicit centring and scaling (never densified)",
+            "rows_probed": len(rows),
+            "rows_eligible": d.n_eligible,
+            "max_samples": opts.max_samples,
             "svd_rows_per_fold": int(min(opts.svd_samples, min(map(len, d.train)))),
             "svd_power_iterations": pm.SVD_POWER_ITERATIONS,
             "model_rows_per_fold": [len(train) for train in d.train],
@@ -1232,6 +1257,16 @@ def _recall_text(res: ProbeResult) -> str:
     )
 
 
+def _samples_text(res: ProbeResult) -> str:
+    eligible = res.preprocessing.get("rows_eligible", res.n_samples)
+    if eligible <= res.n_samples:
+        return f"{res.n_samples} samples"
+    return (
+        f"{res.n_samples} of {eligible} samples (a seeded sample as even over the classes as "
+        f"their sizes allow, max_samples={res.preprocessing.get('max_samples')})"
+    )
+
+
 def _summary(res: ProbeResult, name: str, column: str, *, alpha: float) -> Finding:
     evidence = res.to_dict()
     floor = ""
@@ -1250,7 +1285,7 @@ def _summary(res: ProbeResult, name: str, column: str, *, alpha: float) -> Findi
         SUMMARY,
         Severity.INFO,
         f"{name}, {column}: {_probe_text(res)}; {_recall_text(res)}; "
-        f"{res.n_samples} samples, self-checks "
+        f"{_samples_text(res)}, self-checks "
         f"{'passed' if res.self_check.get('ok') else 'FAILED'}{floor}",
         evidence=evidence,
         subjects=subjects(t["feature"] for t in res.top_features),
@@ -1513,6 +1548,7 @@ def audit_probe(ctx: AuditContext) -> list[Finding]:
         n_components=cfg.probe_components,
         folds=cfg.n_folds,
         n_permutations=cfg.probe_permutations,
+        max_samples=cfg.probe_max_samples,
         seed=cfg.seed,
         chunk_size=cfg.chunk_size,
     )

@@ -658,3 +658,82 @@ def test_too_few_permutations_for_alpha_are_said(shifted):
     # Enough permutations: no clause, no key.
     (enough,) = by_id(probe.check_batch_probe(X, batch, **FAST), probe.SUMMARY)
     assert "min_p_value" not in enough.evidence and "attainable" not in enough.message
+
+
+# --- large inputs: a class-balanced sample of rows ---------------------------------------------
+
+
+def test_balanced_take_fills_the_classes_as_evenly_as_their_sizes_allow():
+    codes = np.repeat([0, 1, 2, 3], [5, 50, 500, 1000])
+    take = _probe_model.balanced_take(codes, 300, np.random.default_rng(0))
+    assert len(take) == 300 and np.array_equal(take, np.unique(take))
+    # The small classes whole, q = 122 for the others (5 + 50 + 2 x 122 = 299); the one row
+    # left goes to the first class above q.
+    assert np.bincount(codes[take]).tolist() == [5, 50, 123, 122]
+    again = _probe_model.balanced_take(codes, 300, np.random.default_rng(0))
+    assert np.array_equal(take, again)
+    assert np.array_equal(_probe_model.balanced_take(codes, 5000, None), np.arange(len(codes)))
+
+
+def test_rows_above_max_samples_are_sampled_and_only_they_are_transformed(
+    shifted, shifted_result, monkeypatch
+):
+    X, batch = shifted
+    transformed = []
+    original = _probe_model.transform_block
+
+    def counting(block, *args, **kwargs):
+        transformed.append(block.shape[0])
+        return original(block, *args, **kwargs)
+
+    monkeypatch.setattr(_probe_model, "transform_block", counting)
+    found = probe.check_batch_probe(X, batch, name="cells", max_samples=200, chunk_size=64, **FAST)
+    (summary,) = by_id(found, probe.SUMMARY)
+    assert summary.evidence["n_samples"] == 200
+    prep = summary.evidence["preprocessing"]
+    assert (prep["rows_probed"], prep["rows_eligible"], prep["max_samples"]) == (200, N, 200)
+    assert sum(summary.evidence["confusion"]["B0"].values()) == 50  # 50 rows of each batch
+    assert "200 of 400 samples (a seeded sample as even over the classes" in summary.message
+    assert sum(transformed) == 2 * 200  # the stats pass and the projection pass
+    # The planted batch effect is still found at p = 1/101 on half the rows.
+    (predictable,) = by_id(found, probe.PREDICTABLE)
+    assert predictable.evidence["p_value"] == pytest.approx(1 / 101)
+    # At or above the number of rows nothing is sampled: the numbers of the full probe.
+    full = probe.batch_probe(X, batch, target_name="batch", max_samples=N, **FAST).to_dict()
+    assert full["preprocessing"].pop("max_samples") == N
+    expected = shifted_result.to_dict()
+    expected["preprocessing"].pop("max_samples")
+    assert full == expected
+
+
+def test_non_finite_values_outside_the_sample_do_not_stop_the_probe(shifted):
+    X, batch = shifted
+    res = probe.batch_probe(X, batch, max_samples=200, **FAST)
+    probed = np.zeros(N, bool)
+    probed[res.embedding_rows] = True  # every probed row is plotted (200 <= 2,000 points)
+    outside, inside = np.flatnonzero(~probed)[0], np.flatnonzero(probed)[3]
+    bad = X.copy()
+    bad[outside, 7] = np.nan
+    again = probe.batch_probe(bad, batch, max_samples=200, **FAST)
+    assert again.to_dict() == res.to_dict()
+    bad[inside, 7] = np.inf  # a sampled row: named by its row number in X
+    named = f"NaN/inf value\\(s\\) in rows .*first in row {inside}\\)"
+    with pytest.raises(InputError, match=named):
+        probe.batch_probe(bad, batch, max_samples=200, chunk_size=64, **FAST)
+
+
+def test_the_audit_passes_probe_max_samples(cohort_context_parts, monkeypatch):
+    ctx = _cohort_context(cohort_context_parts, probe_max_samples=150)
+    _, results = _audit_with_results(ctx, monkeypatch)
+    _, sheet = cohort_context_parts
+    assert [r.n_samples for r in results] == [150, 150, 150]
+    batch = results[0]
+    alone = probe.batch_probe(
+        ctx.features[0].adata,
+        sheet["batch"].to_numpy(),
+        groups=sheet["patient_id"].to_numpy(),
+        target_name="batch",
+        max_samples=150,
+        **FAST,
+    )
+    assert alone.to_dict() == batch.to_dict()

@@ -427,12 +427,23 @@ def _loss() -> Any:
 #: (measured on 8 classes x 111 label sets x 8,192 rows x 5 folds: peak RSS 1.7 GB vmapped,
 #: 1.0 GB one fold at a time, for about 20 % more fitting time).
 _FOLD_CELLS = 1 << 24
+#: Label sets trained together, one group after another, while rows x classes x label sets
+#: stays under this (at least one set): with 99 batches, 8,192 rows and 111 label sets the
+#: fit held ~8 float32 arrays of 94M cells at once (3.8 GB peak RSS at 1M cells).
+_SET_CELLS = 1 << 22
 #: Held-out logits scored at once (rows x classes x label sets): bounds the scoring memory.
 _SCORE_CELLS = 1 << 22
 
 
+def sets_at_once(m: int, K: int, B: int) -> int:
+    """Label sets trained together for ``m`` rows and ``K`` classes (all ``B`` when small)."""
+    return max(1, min(B, _SET_CELLS // max(1, m * K)))
+
+
 @functools.cache
-def _fit_program(n_label_sets: int, n_controls: int, n_steps: int, folds_at_once: int) -> Any:
+def _fit_program(
+    n_label_sets: int, n_controls: int, n_steps: int, folds_at_once: int, n_sets: int
+) -> Any:
     import jax
     import jax.numpy as jnp
     import optax
@@ -440,14 +451,12 @@ def _fit_program(n_label_sets: int, n_controls: int, n_steps: int, folds_at_once
     loss = _loss()
     grad = jax.grad(loss, has_aux=True)
 
-    def fit_fold(Ztr, ytr, mtr, Zte, yte, yte_ctrl, mte, class_mask, log_prior, l2):
-        # ytr (m, B): column 0 the observed labels, then the label sets permuted within the
-        # training rows, then the n_controls shuffled-label controls, whose held-out labels are
-        # shuffled too (yte_ctrl (t, C)): the last C columns are scored against those.
-        m, d = Ztr.shape
-        K = class_mask.shape[0]
-        Z1 = jnp.concatenate([Ztr, jnp.ones((m, 1), Ztr.dtype)], axis=1)
-        Y = jax.nn.one_hot(ytr, K, dtype=Ztr.dtype, axis=1) * mtr[:, None, None]
+    def fit_sets(Z1, Y_sets, mtr, Zt1, yte_sets, mte, class_mask, log_prior, l2):
+        # Y_sets (m, S): S label sets of the training rows; yte_sets (t, S): the held-out
+        # labels each set is scored against.
+        d1 = Z1.shape[1]
+        K, S = class_mask.shape[0], Y_sets.shape[1]
+        Y = jax.nn.one_hot(Y_sets, K, dtype=Z1.dtype, axis=1) * mtr[:, None, None]
         opt = optax.sgd(1.0 / (0.5 + l2))  # the Böhning majorisation step, see module docstring
 
         def step(carry, _):
@@ -456,49 +465,77 @@ def _fit_program(n_label_sets: int, n_controls: int, n_steps: int, folds_at_once
             updates, state = opt.update(g, state, W)
             return (optax.apply_updates(W, updates), state), per_set
 
-        W0 = jnp.zeros((d + 1, K, n_label_sets), Ztr.dtype)
+        W0 = jnp.zeros((d1, K, S), Z1.dtype)
         (W, _), losses = jax.lax.scan(step, (W0, opt.init(W0)), None, length=n_steps)
         final = loss(W, Z1, Y, mtr, class_mask, l2)[1]
-        losses = jnp.concatenate([losses, final[None]], axis=0)  # (T+1, B)
+        losses = jnp.concatenate([losses, final[None]], axis=0)  # (T+1, S)
         # Held out: balanced decision rule (subtract the training log prior), recall per class.
-        # Scored in row blocks so memory is O(block x K x B), not O(rows x K x B).
-        t = Zte.shape[0]
-        rows = max(1, min(t, _SCORE_CELLS // (K * n_label_sets)))
+        # Scored in row blocks so memory is O(block x K x S), not O(rows x K x S).
+        t = Zt1.shape[0]
+        rows = max(1, min(t, _SCORE_CELLS // (K * S)))
         n_blocks = -(-t // rows)
         pad = n_blocks * rows - t
-        Zt1 = jnp.concatenate([Zte, jnp.ones((t, 1), Zte.dtype)], axis=1)
-        Zt1 = jnp.pad(Zt1, ((0, pad), (0, 0))).reshape(n_blocks, rows, d + 1)
-        yb = jnp.pad(yte, (0, pad)).reshape(n_blocks, rows)
-        yc = jnp.pad(yte_ctrl, ((0, pad), (0, 0))).reshape(n_blocks, rows, n_controls)
+        Zb = jnp.pad(Zt1, ((0, pad), (0, 0))).reshape(n_blocks, rows, d1)
+        yb = jnp.pad(yte_sets, ((0, pad), (0, 0))).reshape(n_blocks, rows, S)
         mb = jnp.pad(mte, (0, pad)).reshape(n_blocks, rows)
-        Wf = W.reshape(d + 1, K * n_label_sets)
+        Wf = W.reshape(d1, K * S)
 
         def score(carry, block):
             hits, n_class = carry
-            Zb, yb_, yc_, mb_ = block
-            # Each column's held-out labels: the true ones, the shuffled ones for the controls.
-            y_cols = jnp.concatenate(
-                [jnp.repeat(yb_[:, None], n_label_sets - n_controls, axis=1), yc_], axis=1
-            )  # (rows, B)
-            logits = (Zb @ Wf).reshape(-1, K, n_label_sets)
+            Zb_, y_cols, mb_ = block
+            logits = (Zb_ @ Wf).reshape(-1, K, S)
             scores = jnp.where(class_mask[:, None], logits - log_prior[:, None], _MASKED)
-            pred = jnp.argmax(scores, axis=1)  # (rows, B)
-            Yb = jax.nn.one_hot(y_cols, K, dtype=Zte.dtype, axis=-1) * mb_[:, None, None]
-            hits = hits + jnp.einsum("tb,tbk->bk", (pred == y_cols).astype(Zte.dtype), Yb)
+            pred = jnp.argmax(scores, axis=1)  # (rows, S)
+            Yb = jax.nn.one_hot(y_cols, K, dtype=Zt1.dtype, axis=-1) * mb_[:, None, None]
+            hits = hits + jnp.einsum("tb,tbk->bk", (pred == y_cols).astype(Zt1.dtype), Yb)
             return (hits, n_class + Yb.sum(axis=0)), pred[:, 0]
 
-        zeros = jnp.zeros((n_label_sets, K), Zte.dtype)
-        (hits, n_class), pred = jax.lax.scan(score, (zeros, zeros), (Zt1, yb, yc, mb))
-        pred = pred.reshape(-1, 1)[:t]
+        zeros = jnp.zeros((S, K), Zt1.dtype)
+        (hits, n_class), pred = jax.lax.scan(score, (zeros, zeros), (Zb, yb, mb))
         recall = hits / jnp.maximum(n_class, 1.0)
-        present = (n_class > 0).astype(Zte.dtype)
+        present = (n_class > 0).astype(Zt1.dtype)
         return {
             "losses": losses,
             "balanced_accuracy": (recall * present).sum(axis=1) / present.sum(axis=1),
             "recall": recall[0],
-            "pred": pred[:, 0],
+            "pred": pred.reshape(-1)[:t],
             "W": W[:, :, 0],
             "finite": jnp.isfinite(W).all() & jnp.isfinite(losses).all(),
+        }
+
+    def fit_fold(Ztr, ytr, mtr, Zte, yte, yte_ctrl, mte, class_mask, log_prior, l2):
+        # ytr (m, B): column 0 the observed labels, then the label sets permuted within the
+        # training rows, then the n_controls shuffled-label controls, whose held-out labels are
+        # shuffled too (yte_ctrl (t, C)): the last C columns are scored against those.
+        m, t = Ztr.shape[0], Zte.shape[0]
+        Z1 = jnp.concatenate([Ztr, jnp.ones((m, 1), Ztr.dtype)], axis=1)
+        Zt1 = jnp.concatenate([Zte, jnp.ones((t, 1), Zte.dtype)], axis=1)
+        yte_all = jnp.concatenate(
+            [jnp.repeat(yte[:, None], n_label_sets - n_controls, axis=1), yte_ctrl], axis=1
+        )  # (t, B)
+        # The label sets in groups of n_sets, one group after another (lax.map); the last
+        # group padded with copies of the observed labels, dropped afterwards.
+        n_groups = -(-n_label_sets // n_sets)
+        extra = n_groups * n_sets - n_label_sets
+        ytr_g = jnp.concatenate([ytr, jnp.repeat(ytr[:, :1], extra, axis=1)], axis=1)
+        yte_g = jnp.concatenate([yte_all, jnp.repeat(yte_all[:, :1], extra, axis=1)], axis=1)
+        ytr_g = ytr_g.reshape(m, n_groups, n_sets).transpose(1, 0, 2)
+        yte_g = yte_g.reshape(t, n_groups, n_sets).transpose(1, 0, 2)
+        out = jax.lax.map(
+            lambda g: fit_sets(Z1, g[0], mtr, Zt1, g[1], mte, class_mask, log_prior, l2),
+            (ytr_g, yte_g),
+        )
+        per_set = {  # (groups, ..., n_sets) -> (..., B), padding dropped
+            "losses": out["losses"].transpose(1, 0, 2).reshape(n_steps + 1, -1),
+            "balanced_accuracy": out["balanced_accuracy"].reshape(-1),
+        }
+        return {
+            "losses": per_set["losses"][:, :n_label_sets],
+            "balanced_accuracy": per_set["balanced_accuracy"][:n_label_sets],
+            "recall": out["recall"][0],
+            "pred": out["pred"][0],
+            "W": out["W"][0],
+            "finite": out["finite"].all(),
         }
 
     def fit_folds(Ztr, ytr, mtr, Zte, yte, yte_ctrl, mte, class_mask, log_prior, l2):
@@ -571,8 +608,9 @@ def fit_probes(
 
     F, m, B = ytr.shape
     K = class_mask.shape[1]
-    folds_at_once = F if F * m * K * B <= _FOLD_CELLS else 1
-    fit = _fit_program(B, yte_ctrl.shape[2], n_steps, folds_at_once)
+    n_sets = sets_at_once(m, K, B)
+    folds_at_once = F if F * m * K * n_sets <= _FOLD_CELLS else 1
+    fit = _fit_program(B, yte_ctrl.shape[2], n_steps, folds_at_once, n_sets)
     with jax.default_matmul_precision("float32"):
         out = fit(
             jnp.asarray(Ztr, jnp.float32),

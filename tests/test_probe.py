@@ -737,3 +737,23 @@ def test_the_audit_passes_probe_max_samples(cohort_context_parts, monkeypatch):
         **FAST,
     )
     assert alone.to_dict() == batch.to_dict()
+
+
+def test_label_sets_trained_in_groups_give_the_same_numbers(shifted, shifted_result, monkeypatch):
+    # Many classes x rows x label sets are trained a few label sets at a time (bounded memory):
+    # 111 sets in groups of 7 (the last group padded) must give the numbers of one group.
+    X, batch = shifted
+    m, K = 320, 4  # the fold's model rows (bucketed) and classes of this fixture
+    monkeypatch.setattr(_probe_model, "_SET_CELLS", 7 * m * K)
+    assert _probe_model.sets_at_once(m, K, PERMS + 1 + probe.N_SHUFFLED_CONTROLS) == 7
+    grouped = probe.batch_probe(X, batch, target_name="batch", **FAST)
+    assert grouped.preprocessing["model_rows_per_fold"] == [320] * 5
+    assert list(grouped.fold_balanced_accuracy) == pytest.approx(
+        shifted_result.fold_balanced_accuracy, abs=1e-6
+    )
+    assert grouped.null_balanced_accuracy == pytest.approx(
+        shifted_result.null_balanced_accuracy, abs=1e-6
+    )
+    assert grouped.p_value == shifted_result.p_value
+    assert grouped.self_check["ok"]
+    assert np.array_equal(grouped.confusion, shifted_result.confusion)

@@ -25,10 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +33,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from biodata_guard._adapters import MatrixView
+from biodata_guard._stream import ordered_map
 from biodata_guard.errors import InputError
 
 TARGET_SUM = 1e4  # library size counts are normalised to before log1p (scanpy's convention)
 SVD_OVERSAMPLE = 10
 SVD_POWER_ITERATIONS = 4  # measured: 1 -> 0.50, 2 -> 0.55, 4 -> 0.60 balanced accuracy (exact 0.61)
 WHITEN_RTOL = 1e-6  # components with less variance than this share of the largest are dropped
-WORKERS = 2  # threads for the passes and the per-fold SVDs
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -180,24 +177,6 @@ def fold_basis(
         rank=rank,
         Z=(Z - w_mean) @ W,
     )
-
-
-def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-    """``fn`` over ``items`` on up to two threads (the sparse products and ufuncs release the
-    GIL), at most one item queued ahead per thread; results in item order, so every sum is
-    accumulated in the same order on any machine."""
-    workers = min(WORKERS, os.cpu_count() or 1)
-    if workers <= 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(workers) as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def reported(

@@ -13,7 +13,10 @@ audit ran the shared pass) or, when the check is called on its own, makes its ow
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping
+import os
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,6 +27,10 @@ from biodata_guard.errors import GuardError
 
 #: Row blocks a Dask engine keeps in flight per worker (bounds the client's memory).
 _BLOCKS_PER_WORKER = 2
+
+#: Threads that compute the parts of consecutive blocks (numpy and scipy release the GIL in
+#: their loops); the blocks are read and the parts absorbed in row order on the caller's thread.
+WORKERS = 2
 
 #: Stored values (sparse) or cells (dense) a task works on at once: its float64 temporaries
 #: then stay a few MB whatever the chunk size, so memory is the chunk plus a constant.
@@ -118,8 +125,30 @@ def _parts(
     if is_dask(view.X):
         yield from _dask_parts(view.X, tasks, view.name)
         return
-    for start, stop, block in view.iter_chunks(chunk_size):
-        yield start, stop, run_tasks(block, start, stop, tasks)
+
+    def part(item: tuple[int, int, Any]) -> tuple[int, int, list[Any]]:
+        start, stop, block = item
+        return start, stop, run_tasks(block, start, stop, tasks)
+
+    yield from ordered_map(part, view.iter_chunks(chunk_size))
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    """``fn`` over ``items`` on up to :data:`WORKERS` threads (the sparse products and ufuncs
+    release the GIL), at most one item queued ahead per thread; results in item order, so every
+    sum is accumulated in the same order on any machine."""
+    workers = min(WORKERS, os.cpu_count() or 1)
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def is_dask(X: Any) -> bool:

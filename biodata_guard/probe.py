@@ -68,6 +68,7 @@ from biodata_guard import _probe_model as pm
 from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, _is_anndata, as_matrix
 from biodata_guard._context import AuditContext, ProgressBar
 from biodata_guard._format import fraction, jsonable, preview, subjects
+from biodata_guard._stream import ordered_map
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
 
@@ -805,7 +806,7 @@ def _fit_bases(
         seeds = np.random.SeedSequence([seed, f])
         return pm.fold_basis(L_train, mean, inv_sd, opts.n_components, opts.svd_samples, seeds)
 
-    bases = list(pm.ordered_map(fit_basis, range(F)))
+    bases = list(ordered_map(fit_basis, range(F)))
     t.seconds["svd"] = time.perf_counter() - start
     start = time.perf_counter()
 

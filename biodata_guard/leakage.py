@@ -159,7 +159,10 @@ def _splits(values: Any, n: int, name: str, split_col: str = "split") -> _Splits
         length = len(values)
     except TypeError:
         length = -1
-    if length != n or np.ndim(np.asarray(values, dtype=object)) != 1:
+    ndim = getattr(values, "ndim", None)  # arrays and Series: no million-object copy
+    if ndim is None:
+        ndim = np.ndim(np.asarray(values, dtype=object))
+    if length != n or ndim != 1:
         raise InputError(
             f"{name}, {split_col}: splits must hold one value per row ({n} rows); got "
             f"{length if length >= 0 else type(values).__name__} instead",

@@ -123,11 +123,17 @@ def audit(
             ]
         ctx.progress_bar = functools.partial(_progress_bar, progress)
         _run_shared_pass(ctx, groups, progress=progress)
+        last_streaming = max((i for i, g in enumerate(groups) if g in SHARED_PASS), default=-1)
         findings: list[Finding] = []
-        for group in groups:
+        for i, group in enumerate(groups):
             fn = _load(CHECK_GROUPS[group])
             say(f"running {group} checks")
             findings.extend(fn(ctx))
+            if i == last_streaming:
+                # No later group reads the shared pass's per-sample statistics (hundreds of MB
+                # at 1M cells): free them before the replicate and probe checks.
+                for fi in ctx.features:
+                    fi.view.memo.clear()
     return Report(
         findings=findings,
         inputs=inputs,

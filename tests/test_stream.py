@@ -216,3 +216,37 @@ def test_dask_engine_refuses_a_zarr_layer_that_is_not_there(tmp_path):
     adata.write_zarr(tmp_path / "cells.zarr")
     with pytest.raises(InputError, match="has no 'layers/nope' to stream"):
         _lazy_zarr(str(tmp_path / "cells.zarr"), layer="nope", chunks=(16, 300))
+
+
+def test_the_shared_statistics_are_freed_before_the_replicate_and_probe_checks(monkeypatch):
+    # The per-sample statistics of the shared pass (hundreds of MB at 1M cells) are read by the
+    # alignment, units and leakage checks only: the later groups run without them.
+    from biodata_guard import probe, replicates
+
+    seen: dict[str, int] = {}
+
+    def recording(name, fn):
+        def run(ctx):
+            seen[name] = len(ctx.features[0].view.memo)
+            return fn(ctx)
+
+        return run
+
+    monkeypatch.setattr(units, "audit_units", recording("units", units.audit_units))
+    monkeypatch.setattr(
+        replicates, "audit_replicates", recording("replicates", replicates.audit_replicates)
+    )
+    monkeypatch.setattr(probe, "audit_probe", recording("probe", probe.audit_probe))
+    features, sheet = _dataset()
+    audit(
+        features=features,
+        metadata=sheet,
+        label_col="label",
+        split_col="split",
+        batch_col="batch",
+        only={"leakage", "units", "replicates", "probe"},
+        probe_permutations=20,
+        chunk_size=50,
+    )
+    assert seen["units"] > 0  # still there for the last streaming group
+    assert seen["replicates"] == 0 and "probe" in seen

@@ -415,8 +415,12 @@ _SCORE_CELLS = 1 << 22
 
 
 def sets_at_once(m: int, K: int, B: int) -> int:
-    """Label sets trained together for ``m`` rows and ``K`` classes (all ``B`` when small)."""
-    return max(1, min(B, _SET_CELLS // max(1, m * K)))
+    """Label sets trained together for ``m`` rows and ``K`` classes (all ``B`` when small):
+    the fewest groups under :data:`_SET_CELLS`, of equal size (the last group's padding,
+    trained and dropped, is then under one set per group)."""
+    most = max(1, min(B, _SET_CELLS // max(1, m * K)))
+    groups = -(-B // most)
+    return -(-B // groups)
 
 
 @functools.cache

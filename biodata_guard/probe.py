@@ -31,9 +31,9 @@ Design, chosen by measurement on 2 CPU cores (``benchmarks/bench_probe.py``):
   rows with 200 Adam steps, is ~3e13 FLOPs: ~4 minutes on 2 cores. Here every model, observed
   and permuted alike (so the permutation test stays exact), trains on the same stratified
   subsample of at most ``max_train_samples`` (8,192) training rows of its fold and is scored on
-  *all* held-out rows: a 50-component linear model has ~200 parameters, which 8,192 rows pin
-  down. Together with 30 majorisation steps instead of 200 this is ~60x fewer FLOPs; the whole
-  probe of 100k x 20k (5% dense) takes ~30 s.
+  *all* held-out rows (of the probed rows): a 50-component linear model has ~200 parameters,
+  which 8,192 rows pin down. Together with 30 majorisation steps instead of 200 this is ~60x
+  fewer FLOPs; the whole probe of 100k x 20k (5% dense) takes ~30 s.
 * Rows: above ``max_samples`` (50,000) a seeded sample, as even over the target's classes as
   their sizes allow, is probed; the passes still read every block but transform, project and
   score only the sampled rows, so the cost past the cap is the reading alone.
@@ -457,7 +457,7 @@ def batch_probe(
         L2 penalty on the weights (on the whitened scale) and optimisation steps.
     max_train_samples
         Each fold's models (observed and permuted) train on a stratified subsample of at most
-        this many training rows; all held-out rows are scored.
+        this many training rows; all held-out rows (of the probed rows) are scored.
     svd_samples
         Training rows per fold (a subsample) the SVD basis is fitted on.
     max_samples

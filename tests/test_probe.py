@@ -757,3 +757,11 @@ def test_label_sets_trained_in_groups_give_the_same_numbers(shifted, shifted_res
     assert grouped.p_value == shifted_result.p_value
     assert grouped.self_check["ok"]
     assert np.array_equal(grouped.confusion, shifted_result.confusion)
+
+
+def test_label_set_groups_are_of_equal_size():
+    cells = _probe_model._SET_CELLS
+    assert _probe_model.sets_at_once(64, 4, 111) == 111  # small: one group
+    # At most 64 sets fit: 2 groups of 56 (one padded set), not 64 + 47 (17 padded sets).
+    assert _probe_model.sets_at_once(cells // (8 * 64), 8, 111) == 56
+    assert _probe_model.sets_at_once(cells, 8, 111) == 1  # nothing fits: one set at a time

@@ -318,21 +318,21 @@ def bucket_classes(k: int) -> int:
     return 2 if k <= 2 else 4 if k <= 4 else -(-k // 8) * 8
 
 
-def balanced_take(codes: np.ndarray, n_take: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted positions of a sample of ``n_take`` from ``codes``, as even over the codes as their
-    sizes allow: each code keeps ``min(size, q)`` rows, ``q`` the largest quota that fits (the
-    remainder one more row each for the first codes still above ``q``); rows drawn at random."""
+def proportional_take(
+    codes: np.ndarray, n_take: int, min_per_code: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Sorted positions of a sample of about ``n_take`` from ``codes``, each code in proportion
+    to its size (largest remainders round the shares to exactly ``n_take``), but at least
+    ``min(size, min_per_code)`` rows of every code; rows drawn at random."""
     n = len(codes)
     if n_take >= n:
         return np.arange(n)
     values, counts = np.unique(codes, return_counts=True)
-    lo, hi = 0, int(counts.max())  # largest q with sum(min(counts, q)) <= n_take
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if np.minimum(counts, mid).sum() <= n_take else (lo, mid - 1)
-    quota = np.minimum(counts, lo)
-    extra = np.flatnonzero(counts > lo)[: n_take - int(quota.sum())]
-    quota[extra] += 1
+    share = counts * (n_take / n)
+    quota = np.floor(share).astype(np.int64)
+    left = n_take - int(quota.sum())
+    quota[np.lexsort((np.arange(len(share)), -(share - quota)))[:left]] += 1
+    quota = np.minimum(counts, np.maximum(quota, min_per_code))
     order = np.argsort(codes, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(counts)])
     out = [

@@ -208,8 +208,8 @@ FIELDS: tuple[Field, ...] = (
         "max_samples",
         "probe_max_samples",
         "int",
-        "Rows the probe uses at most: above it, a seeded sample as even over the classes as "
-        "their sizes allow (default 50000).",
+        "Rows the probe uses: above it, a seeded sample of about this many rows, each class "
+        "in proportion, at least 50 rows of each (default 50000).",
     ),
     Field("run", "seed", "seed", "int", "Seed for every random step (default 0)."),
     Field(

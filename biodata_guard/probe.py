@@ -1023,9 +1023,9 @@ def _top_features(
     over folds; importance is its norm over classes."""
     if n_top == 0:
         return ()
-    coef = np.zeros((bases[0].V.shape[0], len(d.classes)))
+    coef = np.zeros((bases[0].projection.shape[0], len(d.classes)))
     for f, b in enumerate(bases):
-        C = b.V @ (b.whiten @ W[f, : b.whiten.shape[1], :])
+        C = b.loadings() @ W[f, : b.whiten.shape[1], :]
         C[:, ~class_mask[f]] = np.nan
         coef += np.nan_to_num(C - np.nanmean(C, axis=1, keepdims=True))
     coef /= len(bases)

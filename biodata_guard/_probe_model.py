@@ -348,19 +348,6 @@ def proportional_take(
     return np.sort(np.concatenate(out))
 
 
-def stratified_take(cells: np.ndarray, n_take: int, rng: np.random.Generator) -> np.ndarray:
-    """Positions of a proportional sample of ``n_take`` from ``cells`` (codes), each cell kept."""
-    n = len(cells)
-    if n_take >= n:
-        return np.arange(n)
-    out = []
-    for cell in np.unique(cells):
-        idx = np.flatnonzero(cells == cell)
-        k = min(len(idx), max(1, round(len(idx) * n_take / n)))
-        out.append(rng.choice(idx, k, replace=False))
-    return np.sort(np.concatenate(out))
-
-
 @contextlib.contextmanager
 def blas_single_thread() -> Iterator[None]:
     """The numpy side does only small dense algebra (QR of m x 60, 50 x 50 covariances):
@@ -514,13 +501,11 @@ def _fit_program(
             lambda g: fit_sets(Z1, g[0], mtr, Zt1, g[1], mte, class_mask, log_prior, l2),
             (ytr_g, yte_g),
         )
-        per_set = {  # (groups, ..., n_sets) -> (..., B), padding dropped
-            "losses": out["losses"].transpose(1, 0, 2).reshape(n_steps + 1, -1),
-            "balanced_accuracy": out["balanced_accuracy"].reshape(-1),
-        }
+        # (groups, ..., n_sets) -> (..., B), the padding dropped
+        losses = out["losses"].transpose(1, 0, 2).reshape(n_steps + 1, -1)
         return {
-            "losses": per_set["losses"][:, :n_label_sets],
-            "balanced_accuracy": per_set["balanced_accuracy"][:n_label_sets],
+            "losses": losses[:, :n_label_sets],
+            "balanced_accuracy": out["balanced_accuracy"].reshape(-1)[:n_label_sets],
             "recall": out["recall"][0],
             "pred": out["pred"][0],
             "W": out["W"][0],

@@ -621,7 +621,7 @@ def _design(
     # One stratified (fold x class) pool, in a seeded order; fold f trains on the pool rows
     # outside fold f (the first of them also fit its SVD).
     pool_size = min(len(rows), math.ceil(max_train_samples * folds / (folds - 1)))
-    pool = pm.stratified_take(fold * len(classes) + y, pool_size, rng)
+    pool = pm.proportional_take(fold * len(classes) + y, pool_size, 1, rng)
     pool = pool[rng.permutation(len(pool))]
     train = [pool[fold[pool] != f][:max_train_samples] for f in range(folds)]
     for f in range(folds):

@@ -85,7 +85,7 @@ def _timed(label: str, fn, *args, **kwargs):
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     from biodata_guard import genome_build as gb
-    from biodata_guard._coords_io import read_coordinates
+    from biodata_guard.io.coords import read_coordinates
 
     path = DATA / f"variants_GRCh37_{args.rows}_s{args.seed}.tsv"
     if not path.is_file():

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from biodata_guard._adapters import MatrixView
-from biodata_guard.config import AuditConfig
+if TYPE_CHECKING:  # annotations only: the context is the leaf every concern imports
+    from biodata_guard.config import AuditConfig
+    from biodata_guard.io.matrix import MatrixView
 
 #: ``progress_bar(label, total)``: a context manager yielding ``advance(done, total)``.
 ProgressBar = Callable[[str, int], AbstractContextManager[Callable[[int, int], None]]]

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from biodata_guard._adapters import MatrixView, finite_rows
-from biodata_guard._stream import accumulate, row_slices
+from biodata_guard.io.matrix import MatrixView, finite_rows
+from biodata_guard.stream import accumulate, row_slices
 
 #: Float32 cells of one query-by-reference similarity block (32 MB; larger was no faster).
 _SIM_BLOCK = 1 << 23

@@ -99,7 +99,7 @@ def validate_table(
     """Validate the table at ``path`` against ``schema`` on a Dask cluster.
 
     Returns the ``schema.failure`` findings (equal to the in-memory engine's) and the table's
-    shape. The cluster is :func:`biodata_guard._dask.dask_client` (a local one without
+    shape. The cluster is :func:`biodata_guard.stream.dask.dask_client` (a local one without
     ``scheduler``; on a remote one, ``path`` must be readable by every worker).
     """
     from biodata_guard.pandera_ext import _case_findings
@@ -142,8 +142,8 @@ def failure_cases(
     read as numbers fails the read. Here each block keeps pandas' own inference, and blocks are
     then retyped the way pandas types the whole column (:func:`_unify`).
     """
-    from biodata_guard._dask import _require_dask, dask_client
     from biodata_guard.io import _check_short_rows
+    from biodata_guard.stream.dask import _require_dask, dask_client
 
     _require_dask()
     size = _blocksize(blocksize)

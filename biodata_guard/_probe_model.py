@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from biodata_guard._adapters import MatrixView
-from biodata_guard._stream import ordered_map
 from biodata_guard.errors import InputError
+from biodata_guard.io.matrix import MatrixView
+from biodata_guard.stream import ordered_map
 
 TARGET_SUM = 1e4  # library size counts are normalised to before log1p (scanpy's convention)
 SVD_OVERSAMPLE = 10

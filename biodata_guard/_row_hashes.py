@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from biodata_guard._adapters import MatrixView
-from biodata_guard._stream import accumulate, row_slices
+from biodata_guard.io.matrix import MatrixView
+from biodata_guard.stream import accumulate, row_slices
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -60,7 +60,7 @@ def _segment_sum(h: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
 class RowHashes:
     """Order-independent 128-bit hash (two uint64 sums) and non-zero count of every row, as an
-    accumulator of the audit's shared pass (``biodata_guard._stream``)."""
+    accumulator of the audit's shared pass (``biodata_guard.stream``)."""
 
     def __init__(self, n: int, m: int) -> None:
         self.m = m
@@ -77,7 +77,7 @@ class RowHashes:
 
 def _hash_block(block: Any, start: int, stop: int, *, m: int) -> tuple[np.ndarray, ...]:
     """Row hashes of one block: CSR rows from their stored entries (never densified), in row
-    ranges of a bounded number of values (:func:`biodata_guard._stream.row_slices`)."""
+    ranges of a bounded number of values (:func:`biodata_guard.stream.row_slices`)."""
     cols = np.arange(m, dtype=np.uint64)
     key1 = _mix(cols + _SALT1)
     key2 = _mix(cols + _SALT2)

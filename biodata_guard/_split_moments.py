@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from biodata_guard._adapters import MatrixView
-from biodata_guard._stream import accumulate, row_slices
+from biodata_guard.io.matrix import MatrixView
+from biodata_guard.stream import accumulate, row_slices
 
 
 class SplitMoments:
     """Per-split feature moments and per-row summaries, as an accumulator of the audit's shared
-    pass (``biodata_guard._stream``). Rows with code -1 (no split) count in ``rows`` only."""
+    pass (``biodata_guard.stream``). Rows with code -1 (no split) count in ``rows`` only."""
 
     def __init__(self, codes: np.ndarray, n_splits: int, m: int) -> None:
         self.codes, self.n_splits, self.m = codes, n_splits, m

@@ -1,6 +1,6 @@
 """The streaming scan behind :mod:`biodata_guard.units`: per-sample and per-feature statistics
 of a matrix (sums, grids, extremes, log-scale candidates), one row block at a time, as an
-accumulator of the audit's shared pass (:mod:`biodata_guard._stream`)."""
+accumulator of the audit's shared pass (:mod:`biodata_guard.stream`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from biodata_guard._adapters import MatrixView
-from biodata_guard._stream import accumulate, row_slices
+from biodata_guard.io.matrix import MatrixView
+from biodata_guard.stream import accumulate, row_slices
 
 LOG_MAX = 40.0  # log2(1e12): log-scale values never exceed this
 _QUANT_MIN_FRACTION = 0.99  # share of tested values that must sit on the integer grid

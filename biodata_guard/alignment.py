@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
 from biodata_guard._context import AuditContext
 from biodata_guard._format import MAX_SUBJECTS, fraction, preview, subjects
-from biodata_guard._stream import accumulate
 from biodata_guard.errors import InputError
 from biodata_guard.findings import Finding, Severity
+from biodata_guard.io.matrix import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
+from biodata_guard.stream import accumulate
 
 __all__ = [
     "KEY_DUPLICATES",
@@ -452,7 +452,7 @@ class SexInference:
 
 class _SexColumns:
     """The sex-gene columns (dense, n x len(cols)) and every row's total over all genes, as an
-    accumulator of the audit's shared pass (``biodata_guard._stream``)."""
+    accumulator of the audit's shared pass (``biodata_guard.stream``)."""
 
     def __init__(self, n: int, cols: np.ndarray) -> None:
         self.cols = cols

@@ -116,7 +116,7 @@ def audit(
             cfg, features=features, labels=labels, metadata=metadata, say=say
         )
         if cfg.engine == "dask":
-            from biodata_guard._dask import as_dask
+            from biodata_guard.stream.dask import as_dask
 
             ctx.features = [
                 as_dask(fi, chunk_size=cfg.chunk_size, layer=cfg.layer) for fi in ctx.features
@@ -149,7 +149,7 @@ def _engine(cfg: AuditConfig, say: Callable[[str], None]) -> contextlib.Abstract
     """The Dask client of ``--engine dask`` (kept open for the whole audit), else nothing."""
     if cfg.engine != "dask":
         return contextlib.nullcontext()
-    from biodata_guard._dask import dask_client
+    from biodata_guard.stream.dask import dask_client
 
     say(f"starting Dask engine ({cfg.scheduler or 'local cluster'})")
     return dask_client(cfg.scheduler)
@@ -157,7 +157,7 @@ def _engine(cfg: AuditConfig, say: Callable[[str], None]) -> contextlib.Abstract
 
 def _run_shared_pass(ctx: AuditContext, groups: list[str], *, progress: bool) -> None:
     """Read each feature matrix once for the statistics of every streaming check group."""
-    from biodata_guard._stream import shared_pass
+    from biodata_guard.stream import shared_pass
 
     for fi in ctx.features:
         accumulators: dict = {}
@@ -344,7 +344,7 @@ def _read_inputs(
 
     coords: list[CoordInput] = []
     if cfg.coords:
-        from biodata_guard._coords_io import read_coordinates
+        from biodata_guard.io.coords import read_coordinates
 
         for path in cfg.coords:
             say(f"reading coordinates {path}")

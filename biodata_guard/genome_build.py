@@ -264,7 +264,7 @@ CoordLike = CoordInput | pd.DataFrame | str | os.PathLike
 
 
 def _as_coords(coords: Any, name: str | None) -> CoordInput:
-    from biodata_guard._coords_io import coords_from_frame, read_coordinates
+    from biodata_guard.io.coords import coords_from_frame, read_coordinates
 
     if isinstance(coords, CoordInput):
         if name is None or name == coords.name:
@@ -1684,7 +1684,7 @@ def check_off_by_one(
 
 
 def _audit_inputs(ctx: AuditContext) -> list[CoordInput]:
-    from biodata_guard._coords_io import coords_from_var
+    from biodata_guard.io.coords import coords_from_var
 
     inputs = list(ctx.coords)
     for fi in ctx.features:

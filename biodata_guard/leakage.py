@@ -14,7 +14,6 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
 from biodata_guard._context import AuditContext
 from biodata_guard._embedding import embed, embedding_key, fit_embedding, nearest, search
 from biodata_guard._format import fraction, preview, subjects
@@ -22,6 +21,7 @@ from biodata_guard._row_hashes import RowHashes, row_hashes
 from biodata_guard._split_moments import SplitMoments, moments_key, split_moments
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
+from biodata_guard.io.matrix import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
 
 __all__ = [
     "DUPLICATE_SAMPLES",

@@ -68,12 +68,12 @@ import scipy.sparse as sp
 from scipy import stats
 
 from biodata_guard import _probe_model as pm
-from biodata_guard._adapters import DEFAULT_CHUNK_ROWS, MatrixView, _is_anndata, as_matrix
 from biodata_guard._context import AuditContext, ProgressBar
 from biodata_guard._format import fraction, jsonable, preview, subjects
-from biodata_guard._stream import ordered_map
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
+from biodata_guard.io.matrix import DEFAULT_CHUNK_ROWS, MatrixView, _is_anndata, as_matrix
+from biodata_guard.stream import ordered_map
 
 __all__ = [
     "CHECK_IDS",

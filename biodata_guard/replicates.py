@@ -14,7 +14,11 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import special, stats
 
-from biodata_guard._adapters import (
+from biodata_guard._context import AuditContext
+from biodata_guard._format import MAX_SUBJECTS, fraction, preview, subjects
+from biodata_guard.errors import ConfigError, InputError
+from biodata_guard.findings import Finding, Severity
+from biodata_guard.io.matrix import (
     DEFAULT_CHUNK_ROWS,
     MatrixView,
     NonFiniteError,
@@ -22,10 +26,6 @@ from biodata_guard._adapters import (
     as_matrix,
     require_finite,
 )
-from biodata_guard._context import AuditContext
-from biodata_guard._format import MAX_SUBJECTS, fraction, preview, subjects
-from biodata_guard.errors import ConfigError, InputError
-from biodata_guard.findings import Finding, Severity
 
 __all__ = [
     "CEILING",

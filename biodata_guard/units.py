@@ -13,13 +13,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from biodata_guard._adapters import (
-    DEFAULT_CHUNK_ROWS,
-    MatrixView,
-    _is_anndata,
-    anndata_matrices,
-    as_matrix,
-)
 from biodata_guard._format import fraction, jsonable, preview
 from biodata_guard._format import subjects as _first
 from biodata_guard._units_scan import (
@@ -33,6 +26,13 @@ from biodata_guard._units_scan import (
 )
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Severity
+from biodata_guard.io.matrix import (
+    DEFAULT_CHUNK_ROWS,
+    MatrixView,
+    _is_anndata,
+    anndata_matrices,
+    as_matrix,
+)
 
 __all__ = [
     "CHECK_IDS",

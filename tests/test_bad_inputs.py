@@ -29,11 +29,11 @@ import anndata as ad
 import numpy as np
 import pytest
 
-from biodata_guard._adapters import as_matrix
 from biodata_guard.audit import CHECK_GROUPS
 from biodata_guard.config import load_config
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.io import read_features, read_table
+from biodata_guard.io.matrix import as_matrix
 from tests.conftest import assert_clean_failure, run_cli, sha256
 
 CORPUS = Path(__file__).parent / "data" / "bad"

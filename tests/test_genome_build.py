@@ -14,11 +14,11 @@ import pytest
 
 from biodata_guard import ConfigError, InputError, audit
 from biodata_guard import genome_build as gb
-from biodata_guard._adapters import as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
-from biodata_guard._coords_io import coords_from_frame, read_coordinates
 from biodata_guard.config import AuditConfig
 from biodata_guard.findings import Severity
+from biodata_guard.io.coords import coords_from_frame, read_coordinates
+from biodata_guard.io.matrix import as_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = pr.example_data.files

@@ -190,9 +190,9 @@ def test_large_parquet_matrices_are_streamed_by_row_group(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from biodata_guard._stream import shared_pass
     from biodata_guard.io import ParquetRows, read_features
     from biodata_guard.leakage import RowHashes
+    from biodata_guard.stream import shared_pass
 
     rng = np.random.default_rng(0)
     X = rng.poisson(3.0, (250, 12)).astype(float)

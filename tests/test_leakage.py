@@ -14,11 +14,11 @@ from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, StandardSca
 
 from biodata_guard import _embedding as embedding
 from biodata_guard import leakage as L
-from biodata_guard._adapters import as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Report, Severity
+from biodata_guard.io.matrix import as_matrix
 from tests._synth import cohort
 
 # --- seeded fixtures --------------------------------------------------------------------------

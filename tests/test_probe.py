@@ -17,10 +17,10 @@ import scipy.sparse as sp
 from scipy import stats
 
 from biodata_guard import _probe_model, probe
-from biodata_guard._adapters import MatrixView, as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
+from biodata_guard.io.matrix import MatrixView, as_matrix
 from tests._synth import cohort, nb_counts
 
 # Small and fast: 400 samples x 300 genes, 10 components, 100 permutations (p can reach

@@ -9,11 +9,11 @@ from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
 from biodata_guard import replicates
-from biodata_guard._adapters import as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Severity
+from biodata_guard.io.matrix import as_matrix
 from tests.conftest import DEMO
 
 

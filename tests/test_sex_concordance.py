@@ -5,10 +5,10 @@ import pytest
 import scipy.sparse as sp
 
 from biodata_guard import alignment
-from biodata_guard._adapters import as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import InputError
+from biodata_guard.io.matrix import as_matrix
 from tests._synth import gene_names, nb_counts
 from tests.conftest import DEMO
 

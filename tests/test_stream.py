@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from biodata_guard import _stream as stream
-from biodata_guard import audit, leakage, units
-from biodata_guard._adapters import MatrixView, as_matrix
-from biodata_guard._stream import accumulate, row_slices, shared_pass
+from biodata_guard import audit, leakage, stream, units
+from biodata_guard.io.matrix import MatrixView, as_matrix
 from biodata_guard.leakage import RowHashes
+from biodata_guard.stream import accumulate, row_slices, shared_pass
 from tests._synth import cohort, gene_names, nb_counts
 
 
@@ -188,8 +187,8 @@ def test_dask_engine_reads_a_zarr_store_lazily_in_row_blocks(tmp_path, layer):
     pytest.importorskip("dask.array", reason="the dask extra is not installed")
     import pickle
 
-    from biodata_guard._dask import as_dask
     from biodata_guard.io import read_features
+    from biodata_guard.stream.dask import as_dask
 
     adata, _ = _dataset(sparse=True)
     adata.raw = adata.copy()
@@ -209,8 +208,8 @@ def test_dask_engine_reads_a_zarr_store_lazily_in_row_blocks(tmp_path, layer):
 
 def test_dask_engine_refuses_a_zarr_layer_that_is_not_there(tmp_path):
     pytest.importorskip("dask.array", reason="the dask extra is not installed")
-    from biodata_guard._dask import _lazy_zarr
     from biodata_guard.errors import InputError
+    from biodata_guard.stream.dask import _lazy_zarr
 
     adata, _ = _dataset(sparse=True)
     adata.write_zarr(tmp_path / "cells.zarr")

@@ -13,10 +13,10 @@ import scipy.sparse as sp
 from _synth import gene_names, nb_counts, sparse_counts
 
 from biodata_guard import units
-from biodata_guard._adapters import as_matrix
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
+from biodata_guard.io.matrix import as_matrix
 from biodata_guard.units import (
     DETECTED,
     INVALID_VALUES,

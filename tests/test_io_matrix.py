@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from biodata_guard._adapters import anndata_matrices, as_matrix
 from biodata_guard.errors import InputError
+from biodata_guard.io.matrix import anndata_matrices, as_matrix
 from tests._synth import sparse_counts
 
 

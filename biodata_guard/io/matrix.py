@@ -35,7 +35,7 @@ class MatrixView:
     var_names: pd.Index
     name: str = "<matrix>"
     backed: bool = False
-    #: Streaming statistics already computed over this matrix (see ``biodata_guard._stream``).
+    #: Streaming statistics already computed over this matrix (see ``biodata_guard.stream``).
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biodata_guard._adapters import MatrixView, as_matrix
 from biodata_guard._context import FeatureInput
 from biodata_guard.errors import InputError
+from biodata_guard.io.matrix import MatrixView, as_matrix
 
 __all__ = [
     "file_sha256",
@@ -712,7 +712,7 @@ def read_features(
 
 def _require_matrix(adata: Any, layer: str | None, label: str) -> None:
     """An AnnData file without the matrix asked for (no ``X``; ``raw`` or a layer are checked by
-    :func:`~biodata_guard._adapters.as_matrix`) is refused, naming what it does hold."""
+    :func:`~biodata_guard.io.matrix.as_matrix`) is refused, naming what it does hold."""
     if layer is None and adata.X is None:
         layers = sorted(k for k in adata.layers if k is not None)
         held = f"layers {layers}" if layers else "no layers"

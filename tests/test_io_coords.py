@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from biodata_guard import InputError
-from biodata_guard._coords_io import coords_from_frame, coords_from_var, read_coordinates
+from biodata_guard.io.coords import coords_from_frame, coords_from_var, read_coordinates
 
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from biodata_guard._adapters import READ_ERRORS, MatrixView, unreadable_rows
 from biodata_guard.errors import GuardError
+from biodata_guard.io.matrix import READ_ERRORS, MatrixView, unreadable_rows
 
 #: Row blocks a Dask engine keeps in flight per worker (bounds the client's memory).
 _BLOCKS_PER_WORKER = 2

@@ -31,6 +31,7 @@ __all__ = [
     "UNMATCHED_KEYS",
     "Y_GENES",
     "SexInference",
+    "audit_alignment",
     "audit_sex_concordance",
     "audited_merge",
     "check_alignment",
@@ -871,3 +872,59 @@ def audit_sex_concordance(ctx: AuditContext) -> list[Finding]:
         sex_col=col,
         chunk_size=cfg.chunk_size,
     )
+
+
+def audit_alignment(ctx: AuditContext) -> list[Finding]:
+    """Alignment between the feature matrices, the labels and the metadata."""
+    tables = ctx.tables
+    cfg = ctx.config
+    out: list[Finding] = []
+    key = cfg.id_col or next((t[2] for t in tables.values()), "sample_id")
+    if ctx.features:
+        for fi in ctx.features:
+            for role in ("labels", "metadata"):
+                if role in tables:
+                    df, name, id_col = tables[role]
+                    out += check_alignment(
+                        fi.view.obs_names,
+                        df[id_col],
+                        left_name=fi.name,
+                        right_name=name,
+                        key=id_col,
+                        label_col=cfg.label_col or "label",
+                    )
+        for other in ctx.features[1:]:
+            first = ctx.features[0]
+            out += [
+                f
+                for f in check_alignment(
+                    first.view.obs_names,
+                    other.view.obs_names,
+                    left_name=first.name,
+                    right_name=other.name,
+                    key=key,
+                )
+                if f.check != KEY_DUPLICATES
+            ]
+    elif "labels" in tables and "metadata" in tables:
+        mdf, mname, mid = tables["metadata"]
+        ldf, lname, lid = tables["labels"]
+        out += check_alignment(mdf[mid], ldf[lid], left_name=mname, right_name=lname, key=mid)
+    if cfg.label_col is not None:
+        source = next(
+            (
+                r
+                for r in ("labels", "metadata")
+                if r in tables and cfg.label_col in tables[r][0].columns
+            ),
+            None,
+        )
+        if source is not None:
+            df, name, id_col = tables[source]
+            y = pd.Series(df[cfg.label_col].to_numpy(), index=df[id_col], name=cfg.label_col)
+            out += check_missing_labels(y, name=name, label_col=cfg.label_col)
+        elif ctx.samples is not None and cfg.label_col in ctx.samples.columns:
+            out += check_missing_labels(
+                ctx.samples[cfg.label_col], name=ctx.samples_name, label_col=cfg.label_col
+            )
+    return out + audit_sex_concordance(ctx)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from biodata_guard import alignment
 from biodata_guard._context import AuditContext, CoordInput, FeatureInput
 from biodata_guard.config import AuditConfig, load_config
 from biodata_guard.errors import ConfigError, InputError
@@ -25,7 +24,7 @@ __all__ = ["CHECK_GROUPS", "audit"]
 
 #: Check groups in the order they run, each with the function that runs it on an AuditContext.
 CHECK_GROUPS: dict[str, str] = {
-    "alignment": "biodata_guard.audit:_audit_alignment",
+    "alignment": "biodata_guard.alignment:audit_alignment",
     "balance": "biodata_guard.balance:audit_balance",
     "leakage": "biodata_guard.leakage:audit_leakage",
     "build": "biodata_guard.genome_build:audit_build",
@@ -408,61 +407,3 @@ def _build_samples(ctx: AuditContext, tables: dict[str, tuple[pd.DataFrame, str,
             frame = frame.reindex(obs)
             ctx.aligned = True
     ctx.samples = frame
-
-
-def _audit_alignment(ctx: AuditContext) -> list[Finding]:
-    """Alignment between the feature matrices, the labels and the metadata."""
-    tables = ctx.tables
-    cfg = ctx.config
-    out: list[Finding] = []
-    key = cfg.id_col or next((t[2] for t in tables.values()), "sample_id")
-    if ctx.features:
-        for fi in ctx.features:
-            for role in ("labels", "metadata"):
-                if role in tables:
-                    df, name, id_col = tables[role]
-                    out += alignment.check_alignment(
-                        fi.view.obs_names,
-                        df[id_col],
-                        left_name=fi.name,
-                        right_name=name,
-                        key=id_col,
-                        label_col=cfg.label_col or "label",
-                    )
-        for other in ctx.features[1:]:
-            first = ctx.features[0]
-            out += [
-                f
-                for f in alignment.check_alignment(
-                    first.view.obs_names,
-                    other.view.obs_names,
-                    left_name=first.name,
-                    right_name=other.name,
-                    key=key,
-                )
-                if f.check != alignment.KEY_DUPLICATES
-            ]
-    elif "labels" in tables and "metadata" in tables:
-        mdf, mname, mid = tables["metadata"]
-        ldf, lname, lid = tables["labels"]
-        out += alignment.check_alignment(
-            mdf[mid], ldf[lid], left_name=mname, right_name=lname, key=mid
-        )
-    if cfg.label_col is not None:
-        source = next(
-            (
-                r
-                for r in ("labels", "metadata")
-                if r in tables and cfg.label_col in tables[r][0].columns
-            ),
-            None,
-        )
-        if source is not None:
-            df, name, id_col = tables[source]
-            y = pd.Series(df[cfg.label_col].to_numpy(), index=df[id_col], name=cfg.label_col)
-            out += alignment.check_missing_labels(y, name=name, label_col=cfg.label_col)
-        elif ctx.samples is not None and cfg.label_col in ctx.samples.columns:
-            out += alignment.check_missing_labels(
-                ctx.samples[cfg.label_col], name=ctx.samples_name, label_col=cfg.label_col
-            )
-    return out + alignment.audit_sex_concordance(ctx)

@@ -38,7 +38,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _generate(path: Path, n: int, seed: int) -> int:
     """Write the table; returns how many panel SNPs were planted."""
-    from biodata_guard.genome_build import _chrom_sizes, _markers
+    from biodata_guard.build._reference import _chrom_sizes, _markers
 
     rng = np.random.default_rng(seed)
     panel = _markers().reset_index()
@@ -84,7 +84,11 @@ def _timed(label: str, fn, *args, **kwargs):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    from biodata_guard import genome_build as gb
+    from biodata_guard.build import detect_build
+    from biodata_guard.build._bounds import _bounds_findings
+    from biodata_guard.build._inputs import _prepare
+    from biodata_guard.build._naming import _naming_within
+    from biodata_guard.build._reference import _chrom_sizes, _genes, _markers
     from biodata_guard.io.coords import read_coordinates
 
     path = DATA / f"variants_GRCh37_{args.rows}_s{args.seed}.tsv"
@@ -93,17 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         _generate(path, args.rows, args.seed)
         print(f"  generated in {time.perf_counter() - t:.1f} s", flush=True)
-    planted = min(len(gb._markers()), args.rows)
+    planted = min(len(_markers()), args.rows)
     print(f"table {path.name}: {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB", flush=True)
-    _timed("load reference panels", lambda: (gb._markers(), gb._genes(), gb._chrom_sizes()))
+    _timed("load reference panels", lambda: (_markers(), _genes(), _chrom_sizes()))
     ci, t_read = _timed("read_coordinates", read_coordinates, path)
-    call, t_detect = _timed("detect_build", gb.detect_build, ci)
-    p = gb._prepare(ci)
+    call, t_detect = _timed("detect_build", detect_build, ci)
+    p = _prepare(ci)
     _, t_checks = _timed(
         "naming + bounds checks",
-        lambda: (
-            gb._naming_within(p) + gb._bounds_findings(p, call.build if call.determined else None)
-        ),
+        lambda: _naming_within(p) + _bounds_findings(p, call.build if call.determined else None),
     )
     rss = _peak_rss_gb()
     hits = call.evidence["marker_rsids"].get("n_at_position", {})

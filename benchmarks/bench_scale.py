@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "_data"
 PACKAGE_DATA = ROOT / "biodata_guard" / "data"
 
-#: Check groups each case would use; the ones not (yet) in ``biodata_guard.audit.CHECK_GROUPS``
+#: Check groups each case would use; the ones not (yet) in ``biodata_guard.audit.plan()``
 #: are skipped by the child and reported as such.
 WANTED_GROUPS: dict[str, tuple[str, ...]] = {
     "scrna": ("alignment", "balance", "leakage", "units", "probe"),
@@ -663,7 +663,7 @@ def run_audit(
     """The full ``audit()`` on the case's files, as the CLI gate runs it (paths in, report
     rendered to JSON); ``h5ad_mode="backed"`` opens h5ad backed whatever its size."""
     import biodata_guard.io as bg_io
-    from biodata_guard.audit import CHECK_GROUPS, audit
+    from biodata_guard.audit import audit, plan
 
     if h5ad_mode == "backed":
         bg_io.BACKED_THRESHOLD_BYTES = 0
@@ -671,6 +671,7 @@ def run_audit(
     meta = json.loads((folder / "meta.json").read_text()) if options is None else {}
     opts = options if options is not None else audit_options(kind, folder, meta)
     wanted = wanted or WANTED_GROUPS[kind]
+    CHECK_GROUPS = [g.name for g in plan()]
     groups = [g for g in wanted if g in CHECK_GROUPS and g not in exclude]
     base = _rss_now_mb()
     t0 = time.perf_counter()

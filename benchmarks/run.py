@@ -11,7 +11,7 @@ files this run generated are deleted at the end unless ``--keep-data`` (files al
 are reused and left alone). Every measurement is a child process of its own: the read floor
 (the input read once, the plain way: anndata ``read_h5ad(backed="r")`` + X row chunks, or pandas)
 and the full ``audit()`` (paths in, JSON report out, h5ad opened backed at every size unless
-``--h5ad-mode auto``) with every check group wired in ``biodata_guard.audit.CHECK_GROUPS`` that
+``--h5ad-mode auto``) with every check group wired in ``biodata_guard.audit.plan()`` that
 the case needs (the table says which ran, which are not wired yet and which were left out).
 Peak RSS is the child's own ``ru_maxrss`` (``os.wait4``). The targets of issue 8 are printed
 with ok / MISSED, never asserted: the exit code is 1 only when a case fails to run.

@@ -60,6 +60,8 @@ class AuditContext:
     artifacts: dict[str, Any] = field(default_factory=dict)
     #: The audit's progress bars on stderr for long steps (None: no bars).
     progress_bar: ProgressBar | None = None
+    #: Values derived from the inputs once per audit and read by several checks (not reported).
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def seed(self) -> int:

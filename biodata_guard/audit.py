@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
-import importlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -14,32 +13,18 @@ from typing import Any
 
 import pandas as pd
 
+from biodata_guard import registry
 from biodata_guard._context import AuditContext, CoordInput, FeatureInput
 from biodata_guard.config import AuditConfig, load_config
 from biodata_guard.errors import ConfigError, InputError
-from biodata_guard.findings import Finding, Report
-from biodata_guard.io import file_sha256, is_zarr, read_features, read_table
+from biodata_guard.findings import Finding, Report, not_checked
+from biodata_guard.io import align_rows, file_sha256, is_zarr, read_features, read_table
+from biodata_guard.io.coords import read_coordinates
+from biodata_guard.io.gene_lengths import read_gene_lengths
+from biodata_guard.stream import shared_pass
+from biodata_guard.stream.dask import as_dask, dask_client
 
-__all__ = ["CHECK_GROUPS", "audit"]
-
-#: Check groups in the order they run, each with the function that runs it on an AuditContext.
-CHECK_GROUPS: dict[str, str] = {
-    "alignment": "biodata_guard.alignment:audit_alignment",
-    "balance": "biodata_guard.balance:audit_balance",
-    "leakage": "biodata_guard.leakage:audit_leakage",
-    "build": "biodata_guard.genome_build:audit_build",
-    "units": "biodata_guard.units:audit_units",
-    "replicates": "biodata_guard.replicates:audit_replicates",
-    "probe": "biodata_guard.probe:audit_probe",
-}
-
-#: Check groups that read the feature matrices row by row, with the function that lists their
-#: streaming statistics: the audit computes all of them in one shared pass per matrix.
-SHARED_PASS: dict[str, str] = {
-    "alignment": "biodata_guard.alignment:stream_accumulators",
-    "units": "biodata_guard.units:stream_accumulators",
-    "leakage": "biodata_guard.leakage:stream_accumulators",
-}
+__all__ = ["audit", "plan"]
 
 _COLUMN_ATTRS = (
     "label_col",
@@ -50,6 +35,35 @@ _COLUMN_ATTRS = (
 )
 
 
+def plan(
+    only: Iterable[str] | None = None, skip: Iterable[str] | None = None
+) -> list[registry.GroupSpec]:
+    """The check groups an audit runs, in order: every declared group with checks to run,
+    restricted to ``only`` and without ``skip``.
+
+    Examples
+    --------
+    >>> [g.name for g in plan(only={"balance", "leakage"})]
+    ['balance', 'leakage']
+    """
+    runnable = [
+        g
+        for g in registry.groups()
+        if g.run is not None or any(c.run for c in registry.checks(g.name))
+    ]
+    names = [g.name for g in runnable]
+    for given in (only, skip):
+        unknown = sorted(set(given or ()) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"unknown check group(s) {unknown}; choose from {', '.join(names)}",
+                key="only" if given is only else "skip",
+                hint=_suggest(unknown[0], names),
+            )
+    chosen = [g for g in runnable if only is None or g.name in set(only)]
+    return [g for g in chosen if g.name not in set(skip or ())]
+
+
 def audit(
     config: AuditConfig | str | Path | None = None,
     *,
@@ -58,6 +72,7 @@ def audit(
     metadata: Any = None,
     coords: Any = None,
     only: Iterable[str] | None = None,
+    skip: Iterable[str] | None = None,
     progress: bool = False,
     **options: Any,
 ) -> Report:
@@ -75,8 +90,9 @@ def audit(
         For an AnnData without them, ``.obs`` is the metadata.
     coords
         Coordinate-bearing file path(s) (VCF, BED, GTF, genotype text, chrom/pos tables).
-    only
-        Restrict to these check groups (see :data:`CHECK_GROUPS`), e.g. ``{"build"}``.
+    only, skip
+        Run only these check groups / all but these (names from :func:`plan`, the registry's
+        groups), e.g. ``only={"build"}``.
     progress
         Print progress lines to stderr.
     **options
@@ -103,36 +119,17 @@ def audit(
         config, features=features, labels=labels, metadata=metadata, coords=coords, options=options
     )
     say = _progress_printer(progress)
-    groups = list(CHECK_GROUPS) if only is None else [g for g in CHECK_GROUPS if g in set(only)]
-    unknown = set(only or ()) - set(CHECK_GROUPS)
-    if unknown:
-        raise ConfigError(
-            f"unknown check group(s) {sorted(unknown)}; choose from {', '.join(CHECK_GROUPS)}",
-            hint=_suggest(sorted(unknown)[0], CHECK_GROUPS),
-        )
+    groups = plan(only, skip)
     with _engine(cfg, say):
         ctx, inputs = _read_inputs(
             cfg, features=features, labels=labels, metadata=metadata, say=say
         )
         if cfg.engine == "dask":
-            from biodata_guard.stream.dask import as_dask
-
             ctx.features = [
                 as_dask(fi, chunk_size=cfg.chunk_size, layer=cfg.layer) for fi in ctx.features
             ]
         ctx.progress_bar = functools.partial(_progress_bar, progress)
-        _run_shared_pass(ctx, groups, progress=progress)
-        last_streaming = max((i for i, g in enumerate(groups) if g in SHARED_PASS), default=-1)
-        findings: list[Finding] = []
-        for i, group in enumerate(groups):
-            fn = _load(CHECK_GROUPS[group])
-            say(f"running {group} checks")
-            findings.extend(fn(ctx))
-            if i == last_streaming:
-                # No later group reads the shared pass's per-sample statistics (hundreds of MB
-                # at 1M cells): free them before the replicate and probe checks.
-                for fi in ctx.features:
-                    fi.view.memo.clear()
+        findings = _run_groups(ctx, groups, say=say, progress=progress)
     return Report(
         findings=findings,
         inputs=inputs,
@@ -144,25 +141,64 @@ def audit(
     )
 
 
+def _run_groups(
+    ctx: AuditContext,
+    groups: list[registry.GroupSpec],
+    *,
+    say: Callable[[str], None],
+    progress: bool,
+) -> list[Finding]:
+    """Each group's checks, after one shared pass over each matrix; a check whose declared needs
+    are missing gets a ``not checked`` finding instead, and a group with nothing to run is skipped.
+    """
+    runs = {g.name: _runnable(ctx, g) for g in groups}
+    findings: list[Finding] = [f for g in groups for f in runs[g.name][1]]
+    active = [g for g in groups if runs[g.name][0]]
+    _run_shared_pass(ctx, [g for g in active if g.shared_pass is not None], progress=progress)
+    last_streaming = max((i for i, g in enumerate(active) if g.shared_pass), default=-1)
+    for i, group in enumerate(active):
+        say(f"running {group.name} checks")
+        if group.run is not None:
+            findings.extend(group.run(ctx))
+        for spec in registry.checks(group.name):
+            if spec.run is not None and not registry.missing_needs(spec, ctx):
+                findings.extend(spec.run(ctx))
+        if i == last_streaming:
+            # No later group reads the shared pass's per-sample statistics (hundreds of MB
+            # at 1M cells): free them before the replicate and probe checks.
+            for fi in ctx.features:
+                fi.view.memo.clear()
+    return findings
+
+
+def _runnable(ctx: AuditContext, group: registry.GroupSpec) -> tuple[bool, list[Finding]]:
+    """Whether any check of ``group`` has what it needs, and a ``not checked`` finding for each
+    check that does not."""
+    notes = []
+    for spec in registry.checks(group.name):
+        missing = registry.missing_needs(spec, ctx)
+        if missing:
+            reason = "needs " + " and ".join(n.says for n in missing)
+            notes.append(not_checked(spec.id, reason, needs=[n.name for n in missing]))
+    return len(notes) < len(registry.checks(group.name)), notes
+
+
 def _engine(cfg: AuditConfig, say: Callable[[str], None]) -> contextlib.AbstractContextManager:
     """The Dask client of ``--engine dask`` (kept open for the whole audit), else nothing."""
     if cfg.engine != "dask":
         return contextlib.nullcontext()
-    from biodata_guard.stream.dask import dask_client
-
     say(f"starting Dask engine ({cfg.scheduler or 'local cluster'})")
     return dask_client(cfg.scheduler)
 
 
-def _run_shared_pass(ctx: AuditContext, groups: list[str], *, progress: bool) -> None:
+def _run_shared_pass(
+    ctx: AuditContext, groups: list[registry.GroupSpec], *, progress: bool
+) -> None:
     """Read each feature matrix once for the statistics of every streaming check group."""
-    from biodata_guard.stream import shared_pass
-
     for fi in ctx.features:
         accumulators: dict = {}
         for group in groups:
-            if group in SHARED_PASS:
-                accumulators.update(_load(SHARED_PASS[group])(ctx, fi))
+            accumulators.update(group.shared_pass(ctx, fi))
         if not accumulators:
             continue
         with _progress_bar(progress, f"reading {fi.name}", fi.view.n_obs) as advance:
@@ -184,11 +220,6 @@ def _progress_bar(enabled: bool, label: str, total: int) -> Iterator[Callable[[i
     ) as bar:
         task = bar.add_task(f"{label} (rows)", total=total)
         yield lambda done, total: bar.update(task, completed=done)
-
-
-def _load(target: str) -> Callable[[AuditContext], list[Finding]]:
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def _progress_printer(enabled: bool) -> Callable[[str], None]:
@@ -226,15 +257,7 @@ def _make_config(
         return config.replace(**overrides) if overrides else config
     if config is not None:
         return load_config(config, **overrides)
-    try:
-        return AuditConfig(**overrides)
-    except TypeError as exc:
-        bad = str(exc).split("'")[1] if "'" in str(exc) else str(exc)
-        raise ConfigError(
-            f"unknown audit option '{bad}'",
-            key=bad,
-            hint=_suggest(bad, AuditConfig.__dataclass_fields__),
-        ) from None
+    return AuditConfig(**overrides)
 
 
 def _suggest(word: str, options: Iterable[str]) -> str:
@@ -343,8 +366,6 @@ def _read_inputs(
 
     coords: list[CoordInput] = []
     if cfg.coords:
-        from biodata_guard.io.coords import read_coordinates
-
         for path in cfg.coords:
             say(f"reading coordinates {path}")
             ci = read_coordinates(path)
@@ -353,8 +374,6 @@ def _read_inputs(
 
     gene_lengths = None
     if cfg.gene_lengths:
-        from biodata_guard.units import read_gene_lengths
-
         gene_lengths = read_gene_lengths(cfg.gene_lengths)
         inputs.append(
             _input_record(
@@ -403,7 +422,7 @@ def _build_samples(ctx: AuditContext, tables: dict[str, tuple[pd.DataFrame, str,
             raise _missing_column(col, frame, ctx.samples_name, "--group-col / --metadata-cols")
     if ctx.features:
         obs = ctx.features[0].view.obs_names
-        if len(obs.intersection(frame.index)) > 0:
+        if align_rows(obs, frame.index).aligned:
             frame = frame.reindex(obs)
             ctx.aligned = True
     ctx.samples = frame

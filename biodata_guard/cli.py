@@ -11,27 +11,24 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from biodata_guard.config import ENGINES, FIELDS, Field
+from biodata_guard.config import ENGINES, fields
+from biodata_guard.errors import INVALID
+from biodata_guard.registry import Options, Param
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
-#: CLI flag names that differ from the config attribute (singular for repeatable flags).
-_FLAG_NAMES = {"group_cols": "group-col", "metadata_cols": "metadata-col", "formats": "format"}
 _OUTPUT_ATTRS = ("formats", "out", "fail_on", "seed")
 
 
-def _flag(f: Field) -> str:
-    return "--" + _FLAG_NAMES.get(f.attr, f.attr.replace("_", "-"))
-
-
-def _add_field(parser: argparse.ArgumentParser, f: Field) -> None:
-    kwargs: dict[str, Any] = {"dest": f.attr, "default": None, "help": f.help}
-    if f.kind in ("paths", "strs"):
+def _add_field(parser: argparse.ArgumentParser, f: Param) -> None:
+    kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": f.help}
+    choices = f.valid.values if isinstance(f.valid, Options) else None
+    if f.kind in ("paths", "strs", "choices"):
         kwargs["action"] = "append"
-        if f.choices:
-            kwargs["choices"] = f.choices
+        if choices:
+            kwargs["choices"] = choices
     elif f.kind == "choice":
-        kwargs["choices"] = f.choices
+        kwargs["choices"] = choices
     elif f.kind == "int":
         kwargs["type"] = int
     elif f.kind == "float":
@@ -40,13 +37,13 @@ def _add_field(parser: argparse.ArgumentParser, f: Field) -> None:
         kwargs["action"] = argparse.BooleanOptionalAction
     if f.kind in ("path", "paths"):
         kwargs["metavar"] = "PATH"
-    parser.add_argument(_flag(f), **kwargs)
+    parser.add_argument(f.cli_flag, **kwargs)
 
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
-    for f in FIELDS:
-        if f.attr in _OUTPUT_ATTRS:
+    for f in fields():
+        if f.name in _OUTPUT_ATTRS:
             _add_field(group, f)  # type: ignore[arg-type]
     group.add_argument(
         "--progress",
@@ -57,11 +54,26 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--debug", action="store_true", help="Show tracebacks (for bug reports).")
 
 
+def _group_flags(parser: argparse.ArgumentParser) -> None:
+    from biodata_guard.audit import plan
+
+    names = [g.name for g in plan()]
+    group = parser.add_argument_group("check groups")
+    for flag, verb in (("--only", "Run only"), ("--skip", "Skip")):
+        group.add_argument(
+            flag,
+            action="append",
+            choices=names,
+            metavar="GROUP",
+            help=f"{verb} this check group (repeatable): {', '.join(names)}.",
+        )
+
+
 def _audit_flags(parser: argparse.ArgumentParser, *, skip: Sequence[str] = ()) -> None:
     parser.add_argument("--config", metavar="YAML", help="Audit config file (YAML).")
     sections: dict[str, argparse._ArgumentGroup] = {}
-    for f in FIELDS:
-        if f.attr in _OUTPUT_ATTRS or f.attr in skip:
+    for f in fields():
+        if f.name in _OUTPUT_ATTRS or f.name in skip:
             continue
         if f.section not in sections:
             sections[f.section] = parser.add_argument_group(f.section)
@@ -83,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="Run every configured check (the pipeline gate).")
     _audit_flags(p)
+    _group_flags(p)
+
+    p = sub.add_parser("checks", help="List every check: id, group, severities, needs, params.")
+    p.add_argument(
+        "--format",
+        dest="checks_format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="text (default), json (the whole registry) or markdown (the README's table).",
+    )
 
     p = sub.add_parser("detect-build", help="Detect the genome build of coordinate file(s).")
     p.add_argument("files", nargs="+", metavar="FILE", help="VCF, BED, GTF, genotype, table.")
@@ -140,13 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _field(attr: str) -> Field:
-    return next(f for f in FIELDS if f.attr == attr)
+def _field(attr: str) -> Param:
+    return next(f for f in fields() if f.name == attr)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {
-        f.attr: getattr(args, f.attr) for f in FIELDS if getattr(args, f.attr, None) is not None
+        f.name: getattr(args, f.name) for f in fields() if getattr(args, f.name, None) is not None
     }
 
 
@@ -157,7 +179,9 @@ def _run(args: argparse.Namespace) -> int:
     options = _options(args)
     if args.command == "schema":
         return _run_schema(args, options)
-    only = None
+    if args.command == "checks":
+        return _run_checks(args.checks_format)
+    only = getattr(args, "only", None)
     if args.command == "detect-build":
         options["coords"] = list(args.files)
         only = {"build"}
@@ -178,9 +202,31 @@ def _run(args: argparse.Namespace) -> int:
             "--features/--labels/--metadata/--coords.",
         )
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    report = audit(cfg, only=only, progress=progress)
+    report = audit(cfg, only=only, skip=getattr(args, "skip", None), progress=progress)
     _write_outputs(report, cfg.formats, cfg.out)
     return EXIT_OK if report.ok else EXIT_GATE
+
+
+def _run_checks(fmt: str) -> int:
+    """Print the check registry as text, JSON or the README's markdown table."""
+    import json
+
+    from biodata_guard import registry
+
+    if fmt == "json":
+        body = {
+            "groups": [g.to_dict() for g in registry.groups()],
+            "checks": [c.to_dict() for c in registry.checks()],
+        }
+        print(json.dumps(body, indent=2, sort_keys=True))
+    elif fmt == "markdown":
+        print(registry.markdown_table())
+    else:
+        for spec in registry.checks():
+            needs = ", ".join(spec.needs) or "-"
+            print(f"{spec.id:40} {'/'.join(spec.severities):22} needs: {needs}")
+            print(f"{'':40} {spec.doc}")
+    return EXIT_OK
 
 
 def _write_outputs(report: Any, formats: list[str], outs: list[str]) -> None:
@@ -197,7 +243,7 @@ def _write_outputs(report: Any, formats: list[str], outs: list[str]) -> None:
 def _run_schema(args: argparse.Namespace, options: dict[str, Any]) -> int:
     from biodata_guard import schemas
     from biodata_guard.config import AuditConfig
-    from biodata_guard.pandera_ext import validate_file
+    from biodata_guard.schemas import validate_file
 
     if args.schema_command == "list":
         for name in schemas.available():
@@ -232,7 +278,7 @@ def _fail(exc: Any, args: argparse.Namespace) -> int:
     console.print(f"[bold red]biodata_guard: error:[/] {escape(exc.message)}", soft_wrap=True)
     if exc.hint:
         console.print(f"[bold]hint:[/] {escape(exc.hint)}", soft_wrap=True)
-    check = getattr(exc, "check", "input.invalid")
+    check = getattr(exc, "check", INVALID)
     finding = Finding(
         check,
         "error",

@@ -9,9 +9,11 @@ from enum import StrEnum
 from typing import Any
 
 from biodata_guard._format import jsonable
+from biodata_guard._version import __version__
 from biodata_guard.errors import GuardError
+from biodata_guard.report import html
 
-__all__ = ["Finding", "Report", "Severity"]
+__all__ = ["Finding", "Report", "Severity", "not_checked"]
 
 
 class Severity(StrEnum):
@@ -88,6 +90,25 @@ class Finding:
         return d
 
 
+def not_checked(check_id: str, reason: str, *, input: str = "", **evidence: Any) -> Finding:
+    """The uniform ``info`` finding of a check that could not run, and why.
+
+    Silence means clean; a check that lacks what it needs says so with this finding.
+
+    Examples
+    --------
+    >>> not_checked("alignment.sex_discordance", "3 samples, needs >= 4", n_samples=3).message
+    'alignment.sex_discordance: not checked: 3 samples, needs >= 4'
+    """
+    return Finding(
+        check_id,
+        Severity.INFO,
+        f"{check_id}: not checked: {reason}",
+        evidence={"not_checked": True, "reason": reason, **evidence},
+        input=input,
+    )
+
+
 def _sort_key(f: Finding) -> tuple:
     return (-f.severity.rank, f.check, f.input, f.message)
 
@@ -122,8 +143,6 @@ class Report:
         self.fail_on = Severity(self.fail_on)
         self.findings = sorted(self.findings, key=_sort_key)
         if not self.version:
-            from biodata_guard import __version__
-
             self.version = __version__
 
     @property
@@ -167,8 +186,6 @@ class Report:
 
     def to_html(self) -> str:
         """A self-contained HTML report (inline CSS, embedded plots)."""
-        from biodata_guard.report import html
-
         return html.render(self)
 
     def raise_for_errors(self) -> Report:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from biodata_guard.errors import ConfigError
-from biodata_guard.findings import Finding, Severity
 
 __all__ = [
     "NEEDS",
@@ -47,6 +47,7 @@ __all__ = [
     "checks",
     "declare_check",
     "declare_group",
+    "declare_need",
     "declare_param",
     "get_check",
     "get_group",
@@ -54,13 +55,14 @@ __all__ = [
     "group_of",
     "groups",
     "load",
+    "markdown_table",
     "missing_needs",
-    "not_checked",
+    "pandera_methods",
     "params",
 ]
 
 #: Subpackages that are not concern packages (no checks of their own to declare).
-_NOT_CONCERNS = frozenset({"report", "data", "schemas"})
+_NOT_CONCERNS = frozenset({"report", "data"})
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ class Options:
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
+
+#: The severities a check may emit (``findings.Severity`` values), mildest first.
+SEVERITIES = ("info", "warning", "error")
 
 #: The kinds of parameter values, as YAML and the CLI read them.
 KINDS = ("int", "float", "bool", "str", "strs", "path", "paths", "choice", "choices")
@@ -219,7 +224,8 @@ def _samples(ctx: Any) -> bool:
     return ctx.samples is not None
 
 
-#: The needs a check may declare, each with its test on an :class:`AuditContext`.
+#: The needs a check may declare, each with its test on an :class:`AuditContext` (a concern adds
+#: its own with :func:`declare_need`).
 NEEDS: dict[str, Need] = {
     n.name: n
     for n in (
@@ -247,16 +253,6 @@ NEEDS: dict[str, Need] = {
         Need("replicates", "a replicate-group column (--replicate-col)", _column("replicate_col")),
         Need("sex", "a reported-sex column (--sex-col)", _column("sex_col")),
         Need(
-            "coords",
-            "coordinates (--coords, or an h5ad whose .var holds chromosome/start)",
-            lambda ctx: bool(ctx.coords) or any(fi.adata is not None for fi in ctx.features),
-        ),
-        Need(
-            "two_coords",
-            "two or more coordinate inputs (--coords twice)",
-            lambda ctx: len(ctx.coords) + sum(fi.adata is not None for fi in ctx.features) >= 2,
-        ),
-        Need(
             "expected_build",
             "an expected build (--expected-build)",
             lambda ctx: ctx.config.expected_build is not None,
@@ -281,12 +277,17 @@ class PanderaMethod:
     """A pandera check method a check also offers (``pa.Check.<fn.__name__>(...)``).
 
     ``statistics`` are the keyword arguments pandera serialises; ``kind`` is ``"frame"`` for a
-    DataFrame-level check or ``"column"`` for a Column-level one.
+    DataFrame-level check or ``"column"`` for a Column-level one. ``element_wise``: the verdict
+    on a row depends on that row alone (the Dask engine checks such methods per partition);
+    ``reads``: for a frame-level method, the statistics that name the columns it reads (the Dask
+    engine gathers only those).
     """
 
     fn: Callable[..., Any]
     statistics: tuple[str, ...] = ()
     kind: str = "column"
+    element_wise: bool = False
+    reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -295,17 +296,20 @@ class CheckSpec:
 
     id: str
     group: str
-    severities: tuple[Severity, ...]
+    severities: tuple[str, ...]
     doc: str
     needs: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
     pandera: PanderaMethod | None = None
+    module: str = ""  # where it is declared (and implemented)
+    run: Callable[[Any], list[Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "module": self.module,
             "group": self.group,
-            "severities": [str(s) for s in self.severities],
+            "severities": list(self.severities),
             "needs": list(self.needs),
             "params": [get_param(p).to_dict() for p in self.params],
             "doc": self.doc,
@@ -328,7 +332,7 @@ class GroupSpec:
     title: str
     description: str
     order: int
-    run: Callable[[Any], list[Finding]] | None = None
+    run: Callable[[Any], list[Any]] | None = None
     shared_pass: Callable[[Any, Any], dict] | None = None
     prefixes: tuple[str, ...] = ()
 
@@ -390,33 +394,52 @@ def declare_check(
     needs: Iterable[str] = (),
     params: Iterable[str] = (),
     pandera: PanderaMethod | None = None,
+    run: Callable[[Any], list[Any]] | None = None,
 ) -> str:
     """Declare a check and return its id (the module keeps it as its constant).
 
+    Call it once, in the module that implements the check. ``run(ctx)``, when given, runs the
+    check on an audit context (the audit calls it after the group's own ``run`` when the
+    check's needs are met): a new check is then one module, with no edit elsewhere::
+
+        TINY_CLASS = declare_check(
+            "balance.tiny_class",
+            group="balance",
+            severities=("warning", "error"),
+            needs=("labels",),
+            params=("min_class_size", "n_folds"),
+            doc="Classes with fewer samples than the folds planned (cannot be stratified).",
+        )
+
     Examples
     --------
-    >>> TINY = declare_check("balance.tiny_class", group="balance",
-    ...                      severities=("warning", "error"), needs=("labels",),
-    ...                      params=("min_class_size", "n_folds"),
-    ...                      doc="Classes too small to stratify the planned folds.")
-    >>> TINY
-    'balance.tiny_class'
+    >>> spec = get_check("balance.tiny_class")
+    >>> spec.module, spec.severities
+    ('biodata_guard.balance._classes', ('warning', 'error'))
     """
     needs = tuple(needs)
-    unknown = [n for n in needs if n not in NEEDS]
-    if unknown:
-        raise ValueError(f"{id}: unknown needs {unknown}; valid: {', '.join(NEEDS)}")
+    severities = tuple(str(s) for s in severities)
+    if not severities or not set(severities) <= set(SEVERITIES):
+        raise ValueError(f"{id}: severities must be among {SEVERITIES}; got {severities}")
     spec = CheckSpec(
         id,
         group,
-        tuple(Severity(s) for s in severities),
+        severities,
         doc,
         needs,
         tuple(params),
         pandera,
+        sys._getframe(1).f_globals.get("__name__", ""),
+        run,
     )
     _put(_CHECKS, id, spec, "check")
     return id
+
+
+def declare_need(name: str, *, says: str, present: Callable[[Any], bool]) -> Need:
+    """Declare a need that only a concern can test (``build`` declares ``coords``: it knows
+    which AnnData ``.var`` columns are coordinates)."""
+    return _put(NEEDS, name, Need(name, says, present), "need")
 
 
 def declare_group(
@@ -425,7 +448,7 @@ def declare_group(
     title: str,
     description: str,
     order: int,
-    run: Callable[[Any], list[Finding]] | None = None,
+    run: Callable[[Any], list[Any]] | None = None,
     shared_pass: Callable[[Any, Any], dict] | None = None,
     prefixes: Iterable[str] = (),
 ) -> GroupSpec:
@@ -447,15 +470,19 @@ def load() -> None:
     global _LOADED
     if _LOADED:
         return
+    importlib.import_module("biodata_guard.config")  # the config's own parameters
     here = [str(Path(__file__).parent)]
     for info in sorted(pkgutil.iter_modules(here), key=lambda i: i.name):
         if info.ispkg and not info.name.startswith("_") and info.name not in _NOT_CONCERNS:
-            importlib.import_module(f"biodata_guard.{info.name}")
+            package = importlib.import_module(f"biodata_guard.{info.name}")
+            for sub in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+                importlib.import_module(sub.name)  # a new check module needs no import line
     _LOADED = True
     for spec in _CHECKS.values():
         missing = [p for p in spec.params if p not in _PARAMS]
+        missing += [n for n in spec.needs if n not in NEEDS]
         if spec.group not in _GROUPS or missing:
-            raise ValueError(f"{spec.id}: undeclared group {spec.group!r} or params {missing}")
+            raise ValueError(f"{spec.id}: undeclared group {spec.group!r} or params/needs {missing}")
 
 
 def checks(group: str | None = None) -> list[CheckSpec]:
@@ -509,24 +536,6 @@ def missing_needs(spec: CheckSpec, ctx: Any) -> list[Need]:
     return [NEEDS[n] for n in spec.needs if not NEEDS[n].present(ctx)]
 
 
-def not_checked(check_id: str, reason: str, *, input: str = "", **evidence: Any) -> Finding:
-    """The uniform ``info`` finding of a check that could not run, and why.
-
-    Examples
-    --------
-    >>> not_checked("alignment.sex_discordance", "3 samples, needs >= 4", n_samples=3).message
-    'alignment.sex_discordance: not checked: 3 samples, needs >= 4'
-    """
-    return Finding(
-        check_id,
-        Severity.INFO,
-        f"{check_id}: not checked: {reason}",
-        evidence={"not_checked": True, "reason": reason, **evidence},
-        hint="",
-        input=input,
-    )
-
-
 def coerce(p: Param, value: Any, *, where: str) -> Any:
     """``value`` checked against ``p`` (kind and range) and normalised; a ConfigError if not.
 
@@ -574,16 +583,16 @@ def _suggest_value(p: Param, value: Any) -> str:
     return f"Set {p.section}.{p.yaml_key} (or {p.cli_flag}) to {p.describe()}."
 
 
-def as_table(specs: Iterable[CheckSpec]) -> list[Mapping[str, str]]:
-    """Rows for the README's check table: id, group, severities, needs, doc."""
-    return [
-        {
-            "id": s.id,
-            "group": s.group,
-            "severities": " / ".join(str(v) for v in s.severities),
-            "needs": ", ".join(s.needs) or "-",
-            "doc": s.doc,
-        }
-        for s in specs
-    ]
+def pandera_methods() -> dict[Callable[..., Any], PanderaMethod]:
+    """The pandera check methods the checks offer, by their function."""
+    return {s.pandera.fn: s.pandera for s in checks() if s.pandera is not None}
 
+
+def markdown_table() -> str:
+    """The README's check table (generated from the declarations; a test keeps them equal)."""
+    rows = ["| check id | group | severities | needs | what it finds |", "|---|---|---|---|---|"]
+    for s in checks():
+        needs = ", ".join(s.needs) or "-"
+        sev = " / ".join(s.severities)
+        rows.append(f"| `{s.id}` | {s.group} | {sev} | {needs} | {s.doc} |")
+    return "\n".join(rows)

@@ -29,13 +29,15 @@ import anndata as ad
 import numpy as np
 import pytest
 
-from biodata_guard.audit import CHECK_GROUPS
+from biodata_guard.audit import plan
 from biodata_guard.config import load_config
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.io import read_features, read_table
 from biodata_guard.io.matrix import as_matrix
 from tests.conftest import assert_clean_failure, run_cli, sha256
 
+#: The check groups the audit runs (the registry's plan).
+CHECK_GROUPS = [g.name for g in plan()]
 CORPUS = Path(__file__).parent / "data" / "bad"
 _spec = importlib.util.spec_from_file_location("make_corpus", CORPUS / "make_corpus.py")
 make_corpus = importlib.util.module_from_spec(_spec)
@@ -204,9 +206,9 @@ CASES = [
     Case("config_unknown_section", config("unknown_section.yaml"), 2,
          ("unknown_section.yaml", "unknown section 'input'", "Did you mean 'inputs'")),
     Case("config_wrong_type", config("wrong_type.yaml"), 2,
-         ("wrong_type.yaml", "thresholds.n_folds must be an integer")),
+         ("wrong_type.yaml", "thresholds.n_folds (--n-folds) must be an integer")),
     Case("config_path_not_a_string", config("path_not_string.yaml"), 2,
-         ("path_not_string.yaml", "inputs.metadata must be a non-empty string")),
+         ("path_not_string.yaml", "inputs.metadata (--metadata) must be a non-empty string")),
     Case("config_missing_input_file", config("missing_path.yaml"), 2,
          ("no_such_counts.csv", "does not exist")),
     Case("config_not_yaml", config("not_yaml.yaml"), 2, ("not_yaml.yaml", "not valid YAML")),

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from biodata_guard import balance
+from biodata_guard.balance._splits import _train_split
 from tests._synth import cohort
 
 
@@ -82,7 +83,7 @@ def test_multiclass_train_split_is_found_by_name_not_size():
     y = pd.Series(["a", "b", "c"] * 10 + ["a", "b", "c"] * 30)
     split = pd.Series(["training"] * 30 + ["holdout"] * 90)
     assert balance.check_split_balance(y, split) == []
-    assert balance._train_split(split) == "training"
+    assert _train_split(split) == "training"
 
 
 def test_label_variants_with_case_and_trailing_space():

@@ -45,11 +45,11 @@ def test_unknown_section_suggests_the_nearest_section(tmp_path):
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("thresholds:\n  n_folds: five\n", "thresholds.n_folds must be an integer"),
-        ("thresholds:\n  alpha: [1]\n", "thresholds.alpha must be a number"),
-        ("expectations:\n  build: hg38\n", "unknown value 'hg38'"),
-        ("probe:\n  enabled: 'yes'\n", "probe.enabled must be true or false"),
-        ("columns:\n  groups: {a: 1}\n", "columns.groups must be a string or a list"),
+        ("thresholds:\n  n_folds: five\n", "thresholds.n_folds (--n-folds) must be an integer"),
+        ("thresholds:\n  alpha: [1]\n", "thresholds.alpha (--alpha) must be a number"),
+        ("expectations:\n  build: hg38\n", "must be one of GRCh37, GRCh38; got 'hg38'"),
+        ("probe:\n  enabled: 'yes'\n", "probe.enabled (--probe) must be true or false"),
+        ("columns:\n  groups: {a: 1}\n", "columns.groups (--group-col) must be a string or a"),
         ("- just\n- a list\n", "top level must be a mapping"),
         ("inputs: [a, b]\n", "section 'inputs' must be a mapping"),
         ("inputs:\n  labels: [unclosed\n", "not valid YAML"),

@@ -1,5 +1,6 @@
 import gzip
 import json
+import os
 import re
 import shutil
 import warnings
@@ -508,3 +509,114 @@ def test_a_row_of_empty_cells_is_read_not_mistaken_for_another_delimiter(tmp_pat
     proc = run_cli("audit", "--metadata", p, "--id-col", "sample_id", "--label-col", "label",
                    "--split-col", "split", "--no-probe")  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
+# --- one reader layer: one path check, one error vocabulary, one row-alignment rule -----------
+
+
+def _readers():
+    from biodata_guard.io import read_gene_lengths
+    from biodata_guard.io.coords import read_coordinates
+
+    return {
+        "table": lambda p: read_table(p),
+        "features": lambda p: read_features(p),
+        "h5ad": lambda p: read_h5ad(p),
+        "coords": lambda p: read_coordinates(p),
+        "gene_lengths": lambda p: read_gene_lengths(p),
+    }
+
+
+@pytest.mark.parametrize("reader", ["table", "features", "h5ad", "coords", "gene_lengths"])
+@pytest.mark.parametrize(
+    ("kind", "phrase"),
+    [
+        ("missing", "file does not exist"),
+        ("empty", "file is empty (0 bytes)"),
+        ("directory", "is a directory, not a file"),
+        ("pickle", "can execute arbitrary code"),
+        ("not_gzip", "cannot be decompressed"),
+    ],
+)
+def test_every_reader_opens_its_file_through_the_one_path_check(tmp_path, reader, kind, phrase):
+    suffix = {"h5ad": ".h5ad", "coords": ".bed", "gene_lengths": ".tsv"}.get(reader, ".csv")
+    p = tmp_path / f"input{suffix}"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "directory":
+        p.mkdir()
+    elif kind == "pickle":
+        p = tmp_path / "input.pkl"
+        p.write_bytes(b"\x80\x04N.")
+    elif kind == "not_gzip":
+        p = tmp_path / f"input{suffix}.gz"
+        p.write_text("plain text, not gzip\n")
+    with pytest.raises(InputError) as info:
+        _readers()[reader](p)
+    assert phrase in info.value.message and p.name in info.value.message
+    assert info.value.check == io.UNREADABLE == "input.unreadable"
+    assert info.value.hint
+
+
+def test_the_path_check_says_what_it_was_reading_and_which_flag_names_the_file(tmp_path):
+    with pytest.raises(InputError) as info:
+        io.check_file(tmp_path / "absent.tsv", label="absent.tsv", reading="gene lengths",
+                      flag="--gene-lengths")  # fmt: skip
+    assert info.value.message.startswith("absent.tsv: cannot read gene lengths: file does not")
+    assert str(tmp_path / "absent.tsv") in info.value.message
+    assert info.value.hint == "Check the path passed to --gene-lengths."
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without read permission")
+def test_a_file_that_cannot_be_opened_is_unreadable(tmp_path):
+    p = tmp_path / "locked.csv"
+    p.write_text("sample_id,label\nS1,a\n")
+    p.chmod(0)
+    try:
+        with pytest.raises(InputError, match=r"locked\.csv: cannot be opened") as info:
+            read_table(p)
+    finally:
+        p.chmod(0o600)
+    assert info.value.check == "input.unreadable"
+
+
+def test_gzip_is_sniffed_from_the_bytes_not_the_name(tmp_path, counts_frame):
+    p = tmp_path / "x.csv"
+    p.write_bytes(gzip.compress(counts_frame.to_csv().encode()))
+    f = io.check_file(p)
+    assert f.gz and f.suffix == ".csv" and f.size == p.stat().st_size
+    np.testing.assert_array_equal(read_features(p).view.X, counts_frame.to_numpy())
+
+
+def test_the_input_ids_are_declared_once_in_the_io_group():
+    from biodata_guard import registry
+    from biodata_guard.io import matrix
+
+    for check in ("input.unreadable", "input.invalid"):
+        spec = registry.get_check(check)
+        assert spec.group == "io" and [str(s) for s in spec.severities] == ["error"]
+    group = registry.get_group("io")
+    assert (group.order, group.id_prefixes, group.run) == (0, ("input",), None)
+    assert registry.group_of("input.invalid") is group
+    assert not hasattr(matrix, "_UNREADABLE")
+
+
+def test_align_rows_is_one_rule_for_rows_and_ids():
+    a = io.align_rows(pd.Index(["S1", "S2", "S2", "S3"]), ["S2", "S3", "S9", "S9"])
+    assert (a.n_rows, a.n_ids, a.n_matched, a.aligned) == (4, 3, 2, True)
+    assert not io.align_rows(["S1"], ["T1"]).aligned
+    assert io.align_rows([1, 2, 3], pd.Index(["3"])).aligned  # compared as strings
+    assert not io.align_rows([], ["S1"]).aligned
+
+
+def test_orientation_follows_the_axis_that_aligns_better(counts_frame):
+    ids = pd.Index(counts_frame.index[:5])
+    # the columns hold 5 sample ids, the rows none: features x samples
+    fi = read_features(counts_frame.T.reset_index(drop=True), sample_ids=ids)
+    assert fi.view.shape == (12, 30) and list(fi.view.obs_names[:2]) == ["S0", "S1"]
+    # a single shared id is enough when the other axis holds none
+    fi = read_features(counts_frame.T.reset_index(drop=True), sample_ids=pd.Index(["S3", "x"]))
+    assert fi.view.shape == (12, 30)
+    # rows and columns equally aligned: the table is taken as samples x features
+    both = pd.DataFrame([[1.0, 2.0]], index=["S1"], columns=["S1", "g"])
+    assert read_features(both, sample_ids=pd.Index(["S1"])).view.shape == (1, 2)

@@ -136,7 +136,7 @@ def test_bed_of_snps_named_by_rsid_gets_an_rsid_column(tmp_path):
 
 
 def test_bed_with_end_before_start_is_read_and_left_to_the_checks(tmp_path):
-    from biodata_guard.genome_build import check_out_of_bounds
+    from biodata_guard.build import check_out_of_bounds
 
     ci = read_coordinates(write(tmp_path, "rev.bed", "chr1\t100\t50\nchr1\t10\t20\n"))
     assert frame(ci) == [["chr1", 100, 50], ["chr1", 10, 20]]
@@ -366,3 +366,12 @@ def test_coords_from_var_columns_intervals_and_none():
     genes = ad.AnnData(np.zeros((2, 2), dtype=np.float32), var=pd.DataFrame(index=["A", "B"]))
     assert coords_from_var(genes) is None
     assert coords_from_var(object()) is None
+
+
+def test_a_gz_name_on_plain_text_is_refused_as_every_reader_refuses_it(tmp_path):
+    p = write(tmp_path, "peaks.bed.gz", "chr1\t99\t200\tpeak1\n")
+    with pytest.raises(InputError, match="cannot be decompressed") as err:
+        read_coordinates(p)
+    assert err.value.path == p.name and err.value.check == "input.unreadable"
+    bgz = write(tmp_path, "peaks.bed", "chr1\t99\t200\tpeak1\n", gz=True)  # gzip, unnamed
+    assert frame(read_coordinates(bgz)) == [["chr1", 99, 200]]

@@ -12,13 +12,14 @@ import scipy.sparse as sp
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold
 from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, StandardScaler
 
-from biodata_guard import _embedding as embedding
 from biodata_guard import leakage as L
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Report, Severity
 from biodata_guard.io.matrix import as_matrix
+from biodata_guard.leakage import _embedding as embedding
+from biodata_guard.split import group_split
 from tests._synth import cohort
 
 # --- seeded fixtures --------------------------------------------------------------------------
@@ -619,48 +620,6 @@ def test_preprocessing_bad_input(bulk):
         L.check_preprocessing_before_split(bulk[0], None)
 
 
-# --- group_split ------------------------------------------------------------------------------
-
-
-def test_group_split_is_grouped_stratified_and_deterministic(meta):
-    split = L.group_split(meta, label_col="label", group_cols=["patient_id"], seed=0)
-    assert split.index.equals(meta.index) and split.name == "split"
-    df = meta.assign(split=split)
-    assert L.check_group_overlap(df) == []
-    assert abs((split == "test").mean() - 0.2) < 0.03
-    props = pd.crosstab(df["split"], df["label"], normalize="index")
-    assert abs(props.loc["test", "tumour"] - props.loc["train", "tumour"]) < 0.05
-    assert split.equals(L.group_split(meta, label_col="label", group_cols=["patient_id"]))
-    other = L.group_split(meta, group_cols="patient_id", test_size=0.3, seed=1)
-    assert L.check_group_overlap(meta.assign(split=other)) == []
-
-
-def test_group_split_links_groups_across_columns():
-    df = pd.DataFrame(
-        {
-            "patient": [f"P{i}" for i in range(40)],
-            "family": [f"F{i // 2}" for i in range(40)],
-            "label": ["a", "b"] * 20,
-        }
-    )
-    df.loc[5, "family"] = "F0"  # joins families 0 and 2 through patient 5
-    split = L.group_split(df, label_col="label", group_cols=["patient", "family"], test_size=0.25)
-    assert L.check_group_overlap(df.assign(split=split), group_cols=["family"]) == []
-    assert split[[0, 1, 4, 5]].nunique() == 1
-
-
-def test_group_split_bad_input(meta):
-    with pytest.raises(ConfigError):
-        L.group_split(meta, label_col="label", group_cols=["patient_id"], test_size=1.0)
-    with pytest.raises(ConfigError):
-        L.group_split(meta, label_col="label", group_cols=[])
-    with pytest.raises(InputError) as exc:
-        L.group_split(meta, label_col="label", group_cols=["donor"])
-    assert exc.value.column == "donor"
-    with pytest.raises(InputError, match="independent group"):
-        L.group_split(meta.assign(site="A"), label_col="label", group_cols=["site"])
-
-
 # --- audit_leakage ----------------------------------------------------------------------------
 
 
@@ -770,7 +729,7 @@ def test_audit_leakage_single_cell_donors():
         [adata.obs_names[t], adata.obs_names[s]] for t, s in zip(test[:4], train[:4], strict=True)
     )
     # the safe split: by donor
-    adata.obs["split"] = L.group_split(adata.obs, label_col="label", group_cols=["donor"]).values
+    adata.obs["split"] = group_split(adata.obs, label_col="label", group_cols=["donor"]).values
     adata.X = _single_cell().X
     ctx = AuditContext(
         config=AuditConfig(split_col="split", group_cols=["donor"], label_col="label"),

@@ -5,7 +5,8 @@ import pytest
 
 from biodata_guard import schemas
 from biodata_guard.errors import ConfigError
-from biodata_guard.pandera_ext import SCHEMA_FAILURE, register_checks, validate_file
+from biodata_guard.pandera_ext import register_checks
+from biodata_guard.schemas import SCHEMA_FAILURE, validate_file
 from tests._synth import cohort
 
 

@@ -16,11 +16,13 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
-from biodata_guard import _probe_model, probe
+from biodata_guard import probe
 from biodata_guard._context import AuditContext, FeatureInput
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.io.matrix import MatrixView, as_matrix
+from biodata_guard.probe import _audit, _design, _inputs
+from biodata_guard.probe import _model as _probe_model
 from tests._synth import cohort, nb_counts
 
 # Small and fast: 400 samples x 300 genes, 10 components, 100 permutations (p can reach
@@ -496,13 +498,13 @@ def _cohort_context(parts, **config):
 def _audit_with_results(ctx, monkeypatch):
     """audit_probe's findings and the ProbeResult behind each probe.summary, in order."""
     seen = []
-    summary = probe._summary
+    summary = _audit._summary
 
     def recording(res, *args, **kwargs):
         seen.append(res)
         return summary(res, *args, **kwargs)
 
-    monkeypatch.setattr(probe, "_summary", recording)
+    monkeypatch.setattr(_audit, "_summary", recording)
     return probe.audit_probe(ctx), seen
 
 
@@ -611,7 +613,7 @@ def test_a_target_with_another_transform_gets_its_own_passes(
 ):
     # The transform is chosen per target (from the units of its own rows): targets whose
     # transforms differ cannot share the transformed blocks.
-    chosen = probe._choose_transform
+    chosen = _design._choose_transform
     calls = []
 
     def split_as_log1p(view, rows, transform):
@@ -619,7 +621,7 @@ def test_a_target_with_another_transform_gets_its_own_passes(
         prep = chosen(view, rows, transform)
         return {**prep, "transform": "log1p"} if len(calls) == 3 else prep
 
-    monkeypatch.setattr(probe, "_choose_transform", split_as_log1p)
+    monkeypatch.setattr(_design, "_choose_transform", split_as_log1p)
     ctx = _cohort_context(cohort_context_parts)
     _, results = _audit_with_results(ctx, monkeypatch)
     assert sum(view is ctx.features[0].view for view in passes) == 4
@@ -633,7 +635,7 @@ def test_a_target_with_another_transform_gets_its_own_passes(
 
 def test_option_defaults_are_batch_probe_defaults():
     params = inspect.signature(probe.batch_probe).parameters
-    for f in dataclasses.fields(probe._Options):
+    for f in dataclasses.fields(_inputs._Options):
         assert params[f.name].default == f.default, f.name
 
 

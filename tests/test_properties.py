@@ -27,6 +27,7 @@ import biodata_guard
 from biodata_guard import alignment, balance, leakage, units
 from biodata_guard.errors import InputError
 from biodata_guard.findings import Finding, Report
+from biodata_guard.split import group_split
 
 SETTINGS = settings(
     max_examples=30,
@@ -295,7 +296,7 @@ def test_a_group_split_never_yields_a_leakage_error(sheet, family, label, seed):
     df = sheet.assign(family=family[:n], label=label[:n])
     groups = ["patient", "family"]
     try:
-        split = leakage.group_split(df, label_col="label", group_cols=groups, seed=seed)
+        split = group_split(df, label_col="label", group_cols=groups, seed=seed)
     except InputError as exc:  # documented: fewer than 2 independent groups
         assert "independent group" in exc.message
         return
@@ -312,7 +313,7 @@ def test_a_group_split_never_yields_a_leakage_error(sheet, family, label, seed):
 @given(sheet=sample_sheets(min_rows=2, max_rows=12))
 def test_group_split_raises_only_documented_errors(sheet):
     try:
-        leakage.group_split(sheet, label_col="label", group_cols=["patient"])
+        group_split(sheet, label_col="label", group_cols=["patient"])
     except InputError:
         pass
 

@@ -14,6 +14,7 @@ from biodata_guard.config import AuditConfig
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Severity
 from biodata_guard.io.matrix import as_matrix
+from biodata_guard.replicates import _bootstrap
 from tests.conftest import DEMO
 
 
@@ -525,7 +526,7 @@ def test_backed_h5ad_is_read_in_chunks(tmp_path):
 
 def test_bootstrap_draws_are_capped_for_very_many_groups(monkeypatch):
     y, groups = simulated(1000, 2, signal_sd=1.0, noise_sd=1.0)
-    monkeypatch.setattr(replicates, "MAX_BOOTSTRAP_CELLS", 300_000)
+    monkeypatch.setattr(_bootstrap, "MAX_BOOTSTRAP_CELLS", 300_000)
     res = replicates.replicate_ceiling(y, groups, n_bootstrap=1000)
     assert res.n_bootstrap == 300
     assert replicates.replicate_ceiling(y, groups, n_bootstrap=250).n_bootstrap == 250

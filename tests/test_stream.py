@@ -220,7 +220,9 @@ def test_dask_engine_refuses_a_zarr_layer_that_is_not_there(tmp_path):
 def test_the_shared_statistics_are_freed_before_the_replicate_and_probe_checks(monkeypatch):
     # The per-sample statistics of the shared pass (hundreds of MB at 1M cells) are read by the
     # alignment, units and leakage checks only: the later groups run without them.
-    from biodata_guard import probe, replicates
+    import dataclasses
+
+    from biodata_guard import registry
 
     seen: dict[str, int] = {}
 
@@ -231,11 +233,10 @@ def test_the_shared_statistics_are_freed_before_the_replicate_and_probe_checks(m
 
         return run
 
-    monkeypatch.setattr(units, "audit_units", recording("units", units.audit_units))
-    monkeypatch.setattr(
-        replicates, "audit_replicates", recording("replicates", replicates.audit_replicates)
-    )
-    monkeypatch.setattr(probe, "audit_probe", recording("probe", probe.audit_probe))
+    for name in ("units", "replicates", "probe"):  # the audit runs what the registry declares
+        group = registry.get_group(name)
+        patched = dataclasses.replace(group, run=recording(name, group.run))
+        monkeypatch.setitem(registry._GROUPS, name, patched)
     features, sheet = _dataset()
     audit(
         features=features,

@@ -11,11 +11,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from biodata_guard.errors import InputError
+from biodata_guard.io._files import UNREADABLE
 
 #: Default rows per chunk when streaming a matrix (bounded memory on backed / huge inputs).
 DEFAULT_CHUNK_ROWS = 10_000
 
-_UNREADABLE = "input.unreadable"  # biodata_guard.io.UNREADABLE (io imports this module)
 #: What h5py / zarr / anndata raise for a block they cannot read (truncated file, bad checksum).
 READ_ERRORS = (OSError, ValueError, RuntimeError, KeyError)
 
@@ -95,7 +95,7 @@ def unreadable_rows(name: str, index: slice | np.ndarray, exc: Exception) -> Inp
         path=name,
         hint="Re-write it (adata.write_h5ad() / adata.write_zarr()); if copied, copy it again "
         "and compare the inputs' sha256 in the report.",
-        check=_UNREADABLE,
+        check=UNREADABLE,
     )
 
 
@@ -262,3 +262,19 @@ def require_finite(block: Any, name: str, *, purpose: str) -> None:
             hint="Impute or drop the non-finite cells first (biodata_guard.io.non_finite_cells "
             "counts them; see the units.invalid_values finding).",
         )
+
+
+def non_finite_cells(view: MatrixView, *, chunk_size: int = 10_000) -> tuple[int, int]:
+    """Count NaN and infinite cells (streamed).
+
+    Examples
+    --------
+    >>> non_finite_cells(as_matrix(np.array([[1.0, np.nan], [np.inf, -np.inf]])))
+    (1, 2)
+    """
+    n_nan = n_inf = 0
+    for _, _, block in view.iter_chunks(chunk_size):
+        data = block.data if hasattr(block, "data") and not isinstance(block, np.ndarray) else block
+        n_nan += int(np.isnan(data).sum())
+        n_inf += int(np.isinf(data).sum())
+    return n_nan, n_inf

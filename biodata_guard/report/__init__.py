@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from biodata_guard.findings import Report
+from biodata_guard.report import html, junit, multiqc, text
+
+if TYPE_CHECKING:  # annotations only: the report model imports the html renderer
+    from biodata_guard.findings import Report
 
 __all__ = ["FORMATS", "render_text", "write_report"]
 
@@ -14,8 +18,6 @@ FORMATS = ("text", "json", "html", "multiqc", "junit")
 
 def render_text(report: Report, *, color: bool | None = None, width: int | None = None) -> str:
     """The terminal rendering as a string (rich markup rendered, colour optional)."""
-    from biodata_guard.report import text
-
     return text.render(report, color=color, width=width)
 
 
@@ -29,25 +31,19 @@ def write_report(report: Report, fmt: str, out: str | Path | None = None) -> lis
         raise ValueError(f"format must be one of {FORMATS}; got {fmt!r} instead")
     to_stdout = out is None or str(out) == "-"
     if fmt == "multiqc":
-        from biodata_guard.report import multiqc
-
         folder = Path("." if to_stdout else out)
         folder.mkdir(parents=True, exist_ok=True)
         return list(multiqc.write(report, folder))
     if fmt == "text":
         if to_stdout:
-            from biodata_guard.report import text
-
             text.print_report(report)
             return []
         body = render_text(report, color=False, width=120)
     elif fmt == "json":
         body = report.to_json()
     elif fmt == "html":
-        body = report.to_html()
+        body = html.render(report)
     else:
-        from biodata_guard.report import junit
-
         body = junit.render(report)
     if to_stdout:
         sys.stdout.write(body)

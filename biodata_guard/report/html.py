@@ -7,67 +7,17 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from biodata_guard.findings import Finding, Report, Severity
+from biodata_guard import registry
+
+if TYPE_CHECKING:  # the report model imports this renderer (Report.to_html)
+    from biodata_guard.findings import Finding, Report
 
 __all__ = ["render"]
 
 #: Sections in reading order: (anchor, title, finding groups, artifact keys, what it checks).
-_SECTIONS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...], str], ...] = (
-    ("input", "Inputs that could not be audited", ("input",), (), "Unreadable or invalid inputs."),
-    (
-        "alignment",
-        "Alignment",
-        ("alignment",),
-        ("alignment",),
-        "Labels and metadata joined to the right rows: keys, order, merges, sex concordance.",
-    ),
-    (
-        "leakage",
-        "Leakage",
-        ("leakage",),
-        ("leakage",),
-        "Samples, groups and duplicates shared between splits; metadata that gives the label away.",
-    ),
-    (
-        "build",
-        "Genome build",
-        ("build",),
-        ("build",),
-        "GRCh37 / GRCh38 detection, contig naming and coordinate bounds.",
-    ),
-    (
-        "units",
-        "Units",
-        ("units",),
-        ("units",),
-        "Counts / CPM / TPM / RPKM / log / scaled detection and mismatches between matrices.",
-    ),
-    (
-        "balance",
-        "Class balance",
-        ("balance",),
-        ("balance",),
-        "Class imbalance, class shift between splits, unseen and tiny classes.",
-    ),
-    (
-        "replicates",
-        "Replicates",
-        ("replicates",),
-        ("replicates",),
-        "Replicate agreement and the performance ceiling it implies.",
-    ),
-    (
-        "batch",
-        "Batch and split probe",
-        ("batch", "probe"),
-        ("probe", "batch"),
-        "Can a classifier tell the batch (or the split) from the features?",
-    ),
-)
-
-_SEVERITIES = (Severity.ERROR, Severity.WARNING, Severity.INFO)
+_SEVERITIES = ("error", "warning", "info")
 #: Display limits so that a report stays small whatever the findings hold.
 _MAX_LIST = 20
 _MAX_ROWS = 30
@@ -130,6 +80,15 @@ def _css() -> str:
     return css.replace("</", "<\\/")
 
 
+def _section_specs() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...], str]]:
+    """(anchor, title, id prefixes, artifact keys, description) of each check group, in order."""
+    return [
+        (g.name, g.title, g.id_prefixes, tuple(dict.fromkeys((g.name, *g.id_prefixes))),
+         g.description)
+        for g in registry.groups()
+    ]  # fmt: skip
+
+
 def _plan_sections(report: Report) -> list[tuple[tuple, list[Finding]]]:
     """Sections that have findings or plot data, known groups first, then any others."""
     by_group: dict[str, list[Finding]] = {}
@@ -138,7 +97,7 @@ def _plan_sections(report: Report) -> list[tuple[tuple, list[Finding]]]:
     artifacts = report.artifacts if isinstance(report.artifacts, Mapping) else {}
     out = []
     claimed: set[str] = set()
-    for spec in _SECTIONS:
+    for spec in _section_specs():
         _, _, groups, keys, _ = spec
         claimed.update(groups, keys)
         found = [f for g in groups for f in by_group.get(g, [])]
@@ -216,7 +175,7 @@ def _section(report: Report, spec: tuple, found: list[Finding]) -> str:
         n = sum(1 for f in found if f.severity == s)
         if n:
             parts.append(f'<span class="sev {s}">{n} {escape(str(s))}</span>')
-    if not any(f.severity >= Severity.WARNING for f in found):
+    if not any(f.severity >= "warning" for f in found):
         parts.append('<span class="sev pass">no problems</span>')
     parts.append("</header>")
     if blurb:
@@ -274,7 +233,7 @@ def _finding(f: Finding) -> str:
         parts.append(f'<p class="hint">{_text(f.hint)}</p>')
     if f.evidence:
         # Problems show their evidence; informative findings keep it folded.
-        opened = " open" if f.severity >= Severity.WARNING else ""
+        opened = " open" if f.severity >= "warning" else ""
         parts.append(f"<details{opened}><summary>Evidence</summary>")
         parts.append(_value(f.evidence, depth=0))
         parts.append("</details>")

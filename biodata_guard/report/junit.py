@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
-from biodata_guard.findings import Finding, Report, Severity
+from biodata_guard import registry
+
+if TYPE_CHECKING:  # annotations only: renderers read reports, the model imports a renderer
+    from biodata_guard.findings import Finding, Report
 
 __all__ = ["render"]
 
@@ -50,7 +54,9 @@ def render(report: Report) -> str:
         cases.setdefault((f.check, str(f.input)), []).append(f)
     by_group: dict[str, list[tuple[str, str]]] = {}
     for check, inp in sorted(cases):
-        by_group.setdefault(check.split(".", 1)[0], []).append((check, inp))
+        spec = registry.group_of(check)
+        group = spec.name if spec is not None else check.split(".", 1)[0]
+        by_group.setdefault(group, []).append((check, inp))
 
     root = ET.Element("testsuites", name="biodata_guard")
     gate = ET.SubElement(root, "testsuite", name="biodata_guard")
@@ -118,11 +124,11 @@ def _case(
     worst = max(found, key=lambda f: f.severity.rank)
     details = "\n\n".join(_describe(f) for f in found)
     if worst.severity >= report.fail_on:
-        tag = "error" if group == "input" else "failure"
+        tag = "error" if check.startswith("input.") else "failure"
         el = ET.SubElement(case, tag, message=worst.message, type=str(worst.severity))
         el.text = details
         return tag
-    if worst.severity == Severity.WARNING:
+    if worst.severity == "warning":
         ET.SubElement(
             case,
             "skipped",

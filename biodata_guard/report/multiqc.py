@@ -7,10 +7,13 @@ import re
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from biodata_guard import registry
 from biodata_guard.errors import InputError
-from biodata_guard.findings import Finding, Report, Severity
+
+if TYPE_CHECKING:  # annotations only: renderers read reports, the model imports a renderer
+    from biodata_guard.findings import Finding, Report
 
 __all__ = ["write"]
 
@@ -20,17 +23,6 @@ _PARENT_NAME = "biodata_guard"
 _HREF = "https://pypi.org/project/biodata-guard/"
 #: Row name for findings that are not about one input.
 _NO_INPUT = "(audit)"
-_TITLES = {
-    "input": "Unreadable inputs",
-    "alignment": "Alignment",
-    "leakage": "Leakage",
-    "build": "Genome build",
-    "units": "Units",
-    "balance": "Class balance",
-    "replicates": "Replicates",
-    "batch": "Batch probe",
-    "probe": "Probe summary",
-}
 _COLOURS = {"error": "#c62828", "warning": "#e69500", "info": "#1f5fa8"}
 _MAX_SUBJECTS = 5
 
@@ -158,7 +150,7 @@ def _general_stats(report: Report) -> dict[str, Any]:
     data: dict[str, dict[str, int]] = {
         name: {"bg_errors": 0, "bg_warnings": 0, "bg_info": 0} for name in _row_names(report)
     }
-    key = {Severity.ERROR: "bg_errors", Severity.WARNING: "bg_warnings", Severity.INFO: "bg_info"}
+    key = {"error": "bg_errors", "warning": "bg_warnings", "info": "bg_info"}
     for f in report.findings:
         data[str(f.input) if f.input else _NO_INPUT][key[f.severity]] += 1
     return {
@@ -199,11 +191,21 @@ def _general_stats(report: Report) -> dict[str, Any]:
     }
 
 
+def _group_name(check: str) -> str:
+    spec = registry.group_of(check)
+    return spec.name if spec is not None else check.split(".", 1)[0]
+
+
+def _title(group: str) -> str:
+    titles = {g.name: g.title for g in registry.groups()}
+    return titles.get(group, group.capitalize())
+
+
 def _groups(report: Report) -> list[tuple[str, list[Finding]]]:
-    order = list(_TITLES)
+    order = [g.name for g in registry.groups()]
     by_group: dict[str, list[Finding]] = {}
     for f in report.findings:
-        by_group.setdefault(f.group, []).append(f)
+        by_group.setdefault(_group_name(f.check), []).append(f)
     return sorted(
         by_group.items(),
         key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]),
@@ -216,7 +218,7 @@ def _summary(report: Report) -> dict[str, Any]:
         row = {"error": 0, "warning": 0, "info": 0}
         for f in found:
             row[str(f.severity)] += 1
-        data[_TITLES.get(group, group)] = row
+        data[_title(group)] = row
     if not data:
         data = {"all checks": {"error": 0, "warning": 0, "info": 0}}
     return {
@@ -266,7 +268,7 @@ def _section(report: Report, group: str, found: list[Finding]) -> dict[str, Any]
     }
     return {
         "id": f"biodata_guard_{_slug(group)}",
-        "section_name": _TITLES.get(group, group.capitalize()),
+        "section_name": _title(group),
         "description": (
             f"biodata_guard {escape(group)} checks: {counts['error']} error(s), "
             f"{counts['warning']} warning(s), {counts['info']} info."

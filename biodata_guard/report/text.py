@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from biodata_guard.findings import Report, Severity
+from biodata_guard import registry
 
-_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+if TYPE_CHECKING:  # annotations only: renderers read reports, the model imports a renderer
+    from biodata_guard.findings import Report
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def _build(report: Report, console: Console) -> None:
@@ -25,8 +31,10 @@ def _build(report: Report, console: Console) -> None:
         shape = " x ".join(str(s) for s in item.get("shape", []))
         console.print(f"  [dim]input[/] {item.get('name')} ({item.get('kind')}, {shape})")
     groups: dict[str, list] = {}
+    skipped = [f for f in report.findings if f.evidence.get("not_checked")]
     for f in report.findings:
-        groups.setdefault(f.group, []).append(f)
+        if not f.evidence.get("not_checked"):
+            groups.setdefault(_title(f.check), []).append(f)
     for group in sorted(groups, key=lambda g: min(-f.severity.rank for f in groups[g])):
         table = Table(title=group, title_justify="left", show_lines=True, expand=True)
         table.add_column("severity", no_wrap=True)
@@ -34,13 +42,23 @@ def _build(report: Report, console: Console) -> None:
         table.add_column("finding", ratio=1, overflow="fold")  # hints hold long calls: fold
         for f in groups[group]:
             body = Text(f.message)
-            if f.hint and f.severity != Severity.INFO:
+            if f.hint and f.severity != "info":
                 body.append("\nfix: ", style="bold")
                 body.append(f.hint, style="dim")
             table.add_row(Text(str(f.severity), style=_STYLE[f.severity]), f.check, body)
         console.print(table)
+    if skipped:
+        console.print(f"[dim]not checked ({len(skipped)}):[/]")
+        for f in skipped:
+            where = f" [{f.input}]" if f.input else ""
+            console.print(f"  [dim]{f.check}{where}: {f.evidence.get('reason', '')}[/]")
     if not report.findings:
         console.print("[green]No findings.[/]")
+
+
+def _title(check: str) -> str:
+    spec = registry.group_of(check)
+    return spec.title if spec is not None else check.split(".", 1)[0]
 
 
 def render(report: Report, *, color: bool | None = None, width: int | None = None) -> str:
@@ -59,8 +77,5 @@ def render(report: Report, *, color: bool | None = None, width: int | None = Non
 
 def print_report(report: Report) -> None:
     """Print to stdout (colour when stdout is a terminal; 120 columns in pipeline logs)."""
-    import os
-    import sys
-
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
     _build(report, Console(highlight=False, width=width))

@@ -13,6 +13,7 @@ from typing import Any
 
 from biodata_guard._context import FeatureInput
 from biodata_guard.errors import ConfigError, InputError
+from biodata_guard.io import is_h5ad, is_zarr, no_hdf5_locking
 
 #: Worker processes of the local cluster started when no scheduler address is given.
 LOCAL_WORKERS = 2
@@ -73,8 +74,6 @@ def as_dask(fi: FeatureInput, *, chunk_size: int, layer: str | None = None) -> F
     """
     import dask.array as da
 
-    from biodata_guard.io import is_h5ad, is_zarr
-
     view = fi.view
     if fi.path is not None and is_h5ad(fi.path):
         X = _lazy_h5ad(fi.path, layer=layer, chunks=(chunk_size, view.n_vars))
@@ -93,10 +92,8 @@ def _lazy_h5ad(path: str, *, layer: str | None, chunks: tuple[int, int]) -> Any:
     import h5py
     from anndata.experimental import read_elem_lazy
 
-    from biodata_guard.io import _no_hdf5_locking
-
     key = _element_key(layer)
-    with _no_hdf5_locking():  # read-only and unlocked, as the backed AnnData; workers reopen it
+    with no_hdf5_locking():  # read-only and unlocked, as the backed AnnData; workers reopen it
         handle = h5py.File(path, "r")
     if key not in handle:
         raise InputError(f"{path}: has no '{key}' to stream", path=path, hint="Check --layer.")

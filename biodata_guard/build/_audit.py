@@ -1,0 +1,114 @@
+"""The build group of an audit: every coordinate input, then the comparisons between them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biodata_guard._context import AuditContext, CoordInput
+from biodata_guard.build._bounds import _bounds_findings
+from biodata_guard.build._call import DETECTED, _call_findings
+from biodata_guard.build._detect import BuildCall, _detect
+from biodata_guard.build._inputs import _prepare, _Prepared
+from biodata_guard.build._mismatch import MISMATCH, check_build_mismatch
+from biodata_guard.build._naming import _naming_between, _naming_within
+from biodata_guard.build._off_by_one import _audit_off_by_one
+from biodata_guard.build._reference import _normalise_build
+from biodata_guard.findings import Finding, not_checked
+from biodata_guard.io.coords import coords_from_var
+from biodata_guard.registry import NEEDS, declare_need
+
+
+def var_coordinates(ctx: AuditContext) -> list[CoordInput]:
+    """The coordinates held by the AnnData inputs' ``.var`` (read once per audit)."""
+    if "build.var_coords" not in ctx.cache:
+        found = (
+            coords_from_var(fi.adata, name=f"{fi.name} (.var)")
+            for fi in ctx.features
+            if fi.adata is not None
+        )
+        ctx.cache["build.var_coords"] = [ci for ci in found if ci is not None]
+    return ctx.cache["build.var_coords"]
+
+
+declare_need(
+    "coords",
+    says="coordinates (--coords, or an h5ad whose .var holds chromosome / start columns)",
+    present=lambda ctx: bool(ctx.coords) or bool(var_coordinates(ctx)),
+)
+declare_need(
+    "two_coords",
+    says="two or more coordinate inputs (--coords twice, or an h5ad with .var coordinates)",
+    present=lambda ctx: len(ctx.coords) + len(var_coordinates(ctx)) >= 2,
+)
+
+
+def _audit_inputs(ctx: AuditContext) -> list[CoordInput]:
+    inputs = [*ctx.coords, *var_coordinates(ctx)]
+    seen: dict[str, int] = {}
+    out = []
+    for ci in inputs:  # two files of one name in different folders: keep the names apart
+        k = seen[ci.name] = seen.get(ci.name, 0) + 1
+        if k > 1:
+            ci = CoordInput(f"{ci.name} ({k})", ci.frame, ci.kind, ci.header, ci.path)
+        out.append(ci)
+    return out
+
+
+def _mismatch_not_checked(ctx: AuditContext, calls: list[BuildCall]) -> list[Finding]:
+    """``not checked`` when the audit has two coordinate inputs to compare but fewer than two
+    of them have a determined build."""
+    n_known = sum(c.determined for c in calls)
+    if n_known >= 2 or not NEEDS["two_coords"].present(ctx):
+        return []
+    reason = f"{n_known} of {len(calls)} coordinate inputs have a determined build, needs >= 2"
+    return [not_checked(MISMATCH, reason, n_inputs=len(calls), n_determined=n_known)]
+
+
+def audit_build(ctx: AuditContext) -> list[Finding]:
+    """Build checks for one audit.
+
+    Reads every ``ctx.coords`` input and, for each ``ctx.features[i].adata``, its ``.var``
+    when it carries coordinates (named ``"<feature name> (.var)"``). Per input: the build call
+    (``build.detected`` / ``build.undetermined``), ``build.unexpected`` against
+    ``ctx.config.expected_build``, contig naming, bounds against the detected build (else
+    the expected one, else both) and off-by-one positions. Across inputs: ``build.mismatch``
+    and naming differences. Checks that cannot run say so (``not checked`` info findings).
+    Plot data go to ``ctx.artifacts["build"] = {input: {signal: {"GRCh37": s, "GRCh38": s}}}``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from biodata_guard._context import AuditContext
+    >>> from biodata_guard.build._reference import _markers
+    >>> from biodata_guard.config import AuditConfig
+    >>> from biodata_guard.io.coords import coords_from_frame
+    >>> panel = _markers().head(40)
+    >>> snps = pd.DataFrame({"chrom": panel["chrom_GRCh37"], "pos": panel["pos_GRCh37"]})
+    >>> ctx = AuditContext(config=AuditConfig(expected_build="GRCh38"),
+    ...                    coords=[coords_from_frame(snps, name="snps.tsv")])
+    >>> [(f.check, str(f.severity)) for f in audit_build(ctx)]
+    [('build.detected', 'info'), ('build.unexpected', 'error')]
+    """
+    expected = _normalise_build(ctx.config.expected_build, key="expected_build")
+    inputs = _audit_inputs(ctx)
+    if not inputs:
+        return []  # the audit reports the missing need
+    findings: list[Finding] = []
+    calls: list[BuildCall] = []
+    prepared: list[_Prepared] = []
+    artifacts: dict[str, Any] = {}
+    for ci in inputs:
+        p = _prepare(ci)
+        call = _detect(p, seed=ctx.seed)
+        findings += _call_findings(call, p, expected=expected)
+        findings += _naming_within(p)
+        findings += _bounds_findings(p, call.build if call.determined else expected)
+        findings += _audit_off_by_one(p, min_informative=10)
+        artifacts[p.name] = call.scores()
+        calls.append(call)
+        prepared.append(p)
+    findings += check_build_mismatch(calls, expected_build=expected)
+    findings += _mismatch_not_checked(ctx, calls)
+    findings += _naming_between(prepared)
+    ctx.artifacts["build"] = artifacts
+    return findings

@@ -482,7 +482,9 @@ def load() -> None:
         missing = [p for p in spec.params if p not in _PARAMS]
         missing += [n for n in spec.needs if n not in NEEDS]
         if spec.group not in _GROUPS or missing:
-            raise ValueError(f"{spec.id}: undeclared group {spec.group!r} or params/needs {missing}")
+            raise ValueError(
+                f"{spec.id}: undeclared group {spec.group!r} or params/needs {missing}"
+            )
 
 
 def checks(group: str | None = None) -> list[CheckSpec]:

@@ -79,6 +79,28 @@ def validate_file(
     import pandera.pandas as pa
 
     started = time.perf_counter()
+    _check_engine(engine, scheduler, blocksize)
+    sch = schema if isinstance(schema, pa.DataFrameSchema) else load(schema)
+    schema_name = sch.name or str(schema)
+    p = Path(path)
+    if engine == "dask":
+        findings, shape = validate_table(
+            sch, p, name=p.name, schema_name=schema_name, scheduler=scheduler, blocksize=blocksize
+        )
+    else:
+        findings, shape = _validate_in_memory(sch, p, schema_name)
+    record = {"name": p.name, "path": str(p), "sha256": file_sha256(p), "kind": "table"}
+    return Report(
+        findings=findings,
+        inputs=[{**record, "shape": shape}],
+        config={"schema": schema_name, "engine": engine},
+        fail_on=fail_on,
+        seed=seed,
+        elapsed_seconds=time.perf_counter() - started,
+    )
+
+
+def _check_engine(engine: str, scheduler: str | None, blocksize: int | str | None) -> None:
     if engine not in ENGINES:
         raise ConfigError(
             f"engine must be one of {', '.join(ENGINES)}; got {engine!r} instead",
@@ -92,43 +114,19 @@ def validate_file(
             key="engine",
             hint=f"Add --engine dask (or drop {flag}).",
         )
-    sch = schema if isinstance(schema, pa.DataFrameSchema) else load(schema)
-    schema_name = sch.name or str(schema)
-    p = Path(path)
-    findings: list[Finding] = []
-    if engine == "dask":
-        findings, shape = validate_table(
-            sch,
-            p,
-            name=p.name,
-            schema_name=schema_name,
-            scheduler=scheduler,
-            blocksize=blocksize,
-        )
-    else:
-        df = read_table(p, name=p.name)
-        if sch.index is not None:
-            df = df.set_index(df.columns[0])
-        shape = list(df.shape)
-        try:
-            sch.validate(df, lazy=True)
-        except pa.errors.SchemaErrors as exc:
-            findings = schema_findings(exc, df, name=p.name, schema_name=schema_name)
-        except pa.errors.SchemaError as exc:  # non-lazy failures (e.g. wrong schema type)
-            raise InputError(f"{p.name}: {exc}", path=str(p), hint="Check the schema.") from None
-    return Report(
-        findings=findings,
-        inputs=[
-            {
-                "name": p.name,
-                "path": str(p),
-                "sha256": file_sha256(p),
-                "kind": "table",
-                "shape": shape,
-            }
-        ],
-        config={"schema": schema_name, "engine": engine},
-        fail_on=fail_on,
-        seed=seed,
-        elapsed_seconds=time.perf_counter() - started,
-    )
+
+
+def _validate_in_memory(sch: Any, p: Path, schema_name: str) -> tuple[list[Finding], list[int]]:
+    """Lazy pandera validation of the table read with pandas: the findings and its shape."""
+    import pandera.pandas as pa
+
+    df = read_table(p, name=p.name)
+    if sch.index is not None:
+        df = df.set_index(df.columns[0])
+    try:
+        sch.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return schema_findings(exc, df, name=p.name, schema_name=schema_name), list(df.shape)
+    except pa.errors.SchemaError as exc:  # non-lazy failures (e.g. wrong schema type)
+        raise InputError(f"{p.name}: {exc}", path=str(p), hint="Check the schema.") from None
+    return [], list(df.shape)

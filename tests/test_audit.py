@@ -33,7 +33,9 @@ def test_labels_series_misordered_against_features(data):
     X, sheet = data
     y = sheet.set_index("sample_id")["label"].sort_values(kind="stable")
     report = audit(features=X, labels=y, label_col="label", only={"alignment"})
-    assert [f.check for f in report.findings if not f.evidence.get("not_checked")] == ["alignment.order_mismatch"]
+    assert [f.check for f in report.findings if not f.evidence.get("not_checked")] == [
+        "alignment.order_mismatch"
+    ]
     with pytest.raises(GuardError) as info:
         report.raise_for_errors()
     assert info.value.report is report

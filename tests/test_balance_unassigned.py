@@ -1,8 +1,8 @@
 """balance.unassigned_split: the README's worked example of a check (one module, one test file)."""
 
 import pandas as pd
-from pytest import approx
 from _synth import cohort
+from pytest import approx
 
 import biodata_guard
 from biodata_guard.balance.unassigned import check_unassigned_split
@@ -14,7 +14,11 @@ def test_planted_unassigned_samples_are_found_with_exact_numbers():
     sheet.loc[[5, 17, 40], "split"] = [None, "", "  "]
     [finding] = check_unassigned_split(sheet.set_index("sample_id")["split"], name="sheet.csv")
     assert finding.check == "balance.unassigned_split" and finding.severity == "warning"
-    assert finding.evidence == {"n_unassigned": 3, "n_samples": n, "fraction": approx(3 / n, rel=1e-5)}
+    assert finding.evidence == {
+        "n_unassigned": 3,
+        "n_samples": n,
+        "fraction": approx(3 / n, rel=1e-5),
+    }
     assert finding.subjects == sheet.loc[[5, 17, 40], "sample_id"].tolist()
 
 

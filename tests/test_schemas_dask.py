@@ -11,6 +11,10 @@ import pandera.pandas as pa
 import pytest
 
 from biodata_guard import schemas
+from biodata_guard.errors import ConfigError, InputError
+from biodata_guard.io import read_table
+from biodata_guard.pandera_ext import register_checks
+from biodata_guard.schemas import validate_file
 from biodata_guard.schemas._dask import (
     _plan,
     _read_part,
@@ -18,10 +22,6 @@ from biodata_guard.schemas._dask import (
     _unify,
     failure_cases,
 )
-from biodata_guard.errors import ConfigError, InputError
-from biodata_guard.io import read_table
-from biodata_guard.pandera_ext import register_checks
-from biodata_guard.schemas import validate_file
 from tests._synth import cohort
 
 #: The sample id planted in train at the top of the sheet and in test at the bottom.

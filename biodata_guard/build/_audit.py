@@ -6,7 +6,7 @@ from typing import Any
 
 from biodata_guard._context import AuditContext, CoordInput
 from biodata_guard.build._bounds import _bounds_findings
-from biodata_guard.build._call import DETECTED, _call_findings
+from biodata_guard.build._call import _call_findings
 from biodata_guard.build._detect import BuildCall, _detect
 from biodata_guard.build._inputs import _prepare, _Prepared
 from biodata_guard.build._mismatch import MISMATCH, check_build_mismatch
@@ -20,14 +20,14 @@ from biodata_guard.registry import NEEDS, declare_need
 
 def var_coordinates(ctx: AuditContext) -> list[CoordInput]:
     """The coordinates held by the AnnData inputs' ``.var`` (read once per audit)."""
-    if "build.var_coords" not in ctx.cache:
+    if "var_coordinates" not in ctx.cache:
         found = (
             coords_from_var(fi.adata, name=f"{fi.name} (.var)")
             for fi in ctx.features
             if fi.adata is not None
         )
-        ctx.cache["build.var_coords"] = [ci for ci in found if ci is not None]
-    return ctx.cache["build.var_coords"]
+        ctx.cache["var_coordinates"] = [ci for ci in found if ci is not None]
+    return ctx.cache["var_coordinates"]
 
 
 declare_need(

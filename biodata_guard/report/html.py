@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biodata_guard import registry
+from biodata_guard.report._plots import plots_for
 
 if TYPE_CHECKING:  # the report model imports this renderer (Report.to_html)
     from biodata_guard.findings import Finding, Report
@@ -202,9 +203,7 @@ def _plots(report: Report, keys: Sequence[str]) -> list[str]:
             continue
         seen.add(id(data))
         try:
-            from biodata_guard.report import _plots
-
-            figures = _plots.plots_for(key, data)
+            figures = plots_for(key, data)
         except Exception:  # no plotting: the evidence tables remain
             figures = []
         for caption, uri in figures:

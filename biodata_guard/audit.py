@@ -112,7 +112,7 @@ def audit(
     ...                      "split": ["train", "train", "test", "test"]})
     >>> report = audit(metadata=meta, label_col="label", split_col="split", only={"balance"})
     >>> [f.check for f in report.findings if f.severity == "error"]
-    ['balance.unseen_class']
+    ['balance.tiny_class', 'balance.unseen_class']
     """
     started = time.perf_counter()
     cfg = _make_config(

@@ -18,8 +18,8 @@ Examples
 >>> spec = registry.get_check("leakage.group_overlap")
 >>> spec.group, spec.needs
 ('leakage', ('split', 'groups'))
->>> registry.get_param("alpha").valid
-Interval(type=float, left=0.0, right=1.0, closed='neither')
+>>> registry.get_param("alpha").valid.describe()
+'a number in (0, 1)'
 """
 
 from __future__ import annotations
@@ -470,7 +470,6 @@ def load() -> None:
     global _LOADED
     if _LOADED:
         return
-    importlib.import_module("biodata_guard.config")  # the config's own parameters
     here = [str(Path(__file__).parent)]
     for info in sorted(pkgutil.iter_modules(here), key=lambda i: i.name):
         if info.ispkg and not info.name.startswith("_") and info.name not in _NOT_CONCERNS:

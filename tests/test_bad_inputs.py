@@ -310,7 +310,7 @@ def outcomes(request, tmp_path_factory) -> dict[str, Outcome]:
     selected = [
         item.callspec.params["case"]
         for item in request.session.items
-        if item.module is request.module
+        if getattr(item, "module", None) is request.module  # doctest items have none
         and hasattr(item, "callspec")
         and "case" in item.callspec.params
     ]

@@ -36,7 +36,7 @@ def test_banner_counts_and_verdict(page):
 
 def test_one_section_per_group_in_reading_order(page):
     groups = re.findall(r'<section class="group" id="sec-(\w+)" data-group="\w+">', page)
-    assert groups == ["leakage", "build", "units", "balance", "replicates", "batch"]
+    assert groups == ["balance", "leakage", "build", "units", "replicates", "probe"]  # registry
     assert '<section class="group" id="inputs">' in page
     assert '<section class="group" id="config">' in page
     # every finding appears once, with its hint and evidence
@@ -72,7 +72,7 @@ def test_plots_embedded_for_every_artifact(page):
     # leakage, build, units, balance, replicates: one each; probe: embedding + fold accuracy
     assert len(images) == 7
     keys = re.findall(r'<figure data-plot="(\w+)">', page)
-    assert keys == ["leakage", "build", "units", "balance", "replicates", "probe", "probe"]
+    assert keys == ["balance", "leakage", "build", "units", "replicates", "probe", "probe"]
     for b64 in images:
         assert b64.startswith("iVBORw0KGgo")  # PNG signature, base64-encoded
 
@@ -197,7 +197,7 @@ def test_chromium_loads_the_page_with_all_sections(tmp_path, page):
     done = _chromium(tmp_path, "--dump-dom", path.as_uri())
     dom = done.stdout.decode("utf-8", "replace")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    for anchor in ("sec-leakage", "sec-units", "sec-balance", "sec-batch", "inputs", "config"):
+    for anchor in ("sec-leakage", "sec-units", "sec-balance", "sec-probe", "inputs", "config"):
         assert f'id="{anchor}"' in dom
     assert len(re.findall(r"<img ", dom)) == 7
 
@@ -251,7 +251,7 @@ def test_the_demo_report_loads_in_chromium_with_every_section_and_plot(tmp_path,
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     dom = done.stdout.decode("utf-8", "replace")
     sections = set(re.findall(r'<section class="group" id="sec-(\w+)"', dom))
-    assert sections == {"batch" if g == "probe" else g for g in groups}
+    assert sections == {"probe" if g == "batch" else g for g in groups}
     plots = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', dom)
     assert len(plots) >= len({"balance", "leakage", "units"} & groups)
 

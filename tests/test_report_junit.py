@@ -51,9 +51,9 @@ def test_totals_and_suites():
     assert suites == {
         "biodata_guard": "1",
         "biodata_guard.balance": "2",
-        "biodata_guard.batch": "1",
         "biodata_guard.build": "1",
         "biodata_guard.leakage": "1",
+        "biodata_guard.probe": "1",
         "biodata_guard.replicates": "1",
         "biodata_guard.units": "1",
     }

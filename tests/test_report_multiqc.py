@@ -15,13 +15,13 @@ from _report_data import HOSTILE, sample_report
 from biodata_guard import Finding, InputError, Report, __version__
 from biodata_guard.report.multiqc import write
 
-_GROUP_FILES = [
+_GROUP_FILES = [  # one per check group, in the registry's order
+    "biodata_guard_balance_mqc.json",
     "biodata_guard_leakage_mqc.json",
     "biodata_guard_build_mqc.json",
     "biodata_guard_units_mqc.json",
-    "biodata_guard_balance_mqc.json",
     "biodata_guard_replicates_mqc.json",
-    "biodata_guard_batch_mqc.json",
+    "biodata_guard_probe_mqc.json",
 ]
 
 

@@ -274,7 +274,7 @@ def test_h5ad_and_zarr_of_one_anndata_give_identical_reports(tmp_path, monkeypat
     adata.write_h5ad(tmp_path / "cells.h5ad")
     adata.write_zarr(tmp_path / "cells.zarr")
     if streamed:  # every store and file over the threshold: matrices stay on disk
-        monkeypatch.setattr(io, "BACKED_THRESHOLD_BYTES", 0)
+        monkeypatch.setattr(io._files, "BACKED_THRESHOLD_BYTES", 0)
     before = _tree(tmp_path / "cells.zarr")
     options = dict(
         label_col="label",
@@ -487,7 +487,7 @@ def test_a_corrupt_chunk_found_while_streaming_stops_the_audit_with_input_error(
     tmp_path, monkeypatch
 ):
     path, _ = bad_store(tmp_path, "truncated_chunk")
-    monkeypatch.setattr(io, "BACKED_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr(io._files, "BACKED_THRESHOLD_BYTES", 0)
     with pytest.raises(InputError, match=r"cells.zarr: rows 0-16 of the matrix cannot be read"):
         audit(features=path, label_col="label", only={"units"}, chunk_size=16)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from biodata_guard.io._align import RowAlignment, align_rows
 from biodata_guard.io._files import (
+    BACKED_THRESHOLD_BYTES,
     INVALID,
     UNREADABLE,
     InputFile,
@@ -30,10 +31,6 @@ from biodata_guard.io.matrix import non_finite_cells
 from biodata_guard.io.tables import _check_short_rows as _check_short_rows
 from biodata_guard.io.tables import read_table
 from biodata_guard.registry import declare_group
-
-#: h5ad files (and zarr stores, all files summed) and Parquet tables larger than this are
-#: streamed from disk instead of loaded (the readers read it at each call: set it here).
-BACKED_THRESHOLD_BYTES = 1 << 30
 
 __all__ = [
     "BACKED_THRESHOLD_BYTES",

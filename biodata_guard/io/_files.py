@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import biodata_guard.io as _package  # BACKED_THRESHOLD_BYTES is read from it at call time
 from biodata_guard import errors
 from biodata_guard.errors import InputError
 from biodata_guard.registry import declare_check
@@ -218,10 +217,15 @@ def is_h5ad(path: str | os.PathLike) -> bool:
     return _suffixes(Path(path))[0] == ".h5ad"
 
 
+#: h5ad files (and zarr stores, all files summed) and Parquet tables larger than this are
+#: streamed from disk instead of loaded (read at each call: tests set it on this module).
+BACKED_THRESHOLD_BYTES = 1 << 30
+
+
 def stream_by_default(n_bytes: int) -> bool:
     """Whether an input of ``n_bytes`` is streamed from disk when ``backed=None``: above
-    ``biodata_guard.io.BACKED_THRESHOLD_BYTES`` (read at each call, so it can be changed)."""
-    return n_bytes > _package.BACKED_THRESHOLD_BYTES
+    :data:`BACKED_THRESHOLD_BYTES` (read at each call, so it can be changed)."""
+    return n_bytes > BACKED_THRESHOLD_BYTES
 
 
 def file_sha256(path: str | Path, *, block_size: int = 1 << 20) -> str:

@@ -18,13 +18,15 @@ from biodata_guard._context import AuditContext, CoordInput, FeatureInput
 from biodata_guard.config import AuditConfig, load_config
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Finding, Report, not_checked
-from biodata_guard.io import align_rows, file_sha256, is_zarr, read_features, read_table
+from biodata_guard.io import align_rows, file_sha256, is_h5ad, is_zarr, read_features, read_table
 from biodata_guard.io.coords import read_coordinates
+from biodata_guard.io.feature_list import read_feature_list
 from biodata_guard.io.gene_lengths import read_gene_lengths
 from biodata_guard.stream import shared_pass
 from biodata_guard.stream.dask import as_dask, dask_client
+from biodata_guard.waivers import apply_waivers
 
-__all__ = ["audit", "plan"]
+__all__ = ["audit", "check_layer", "id_column", "plan"]
 
 _COLUMN_ATTRS = (
     "label_col",
@@ -96,7 +98,9 @@ def audit(
     progress
         Print progress lines to stderr.
     **options
-        Any :class:`AuditConfig` field, e.g. ``label_col="diagnosis"``, ``group_cols=["patient"]``.
+        Any :class:`AuditConfig` field, e.g. ``label_col="diagnosis"``, ``group_cols=["patient"]``,
+        ``waivers=[{"check": "balance.imbalance", "reason": "..."}]`` (a waived finding stays in
+        the report, marked, and does not fail the gate; see :mod:`biodata_guard.waivers`).
 
     Raises
     ------
@@ -130,6 +134,7 @@ def audit(
             ]
         ctx.progress_bar = functools.partial(_progress_bar, progress)
         findings = _run_groups(ctx, groups, say=say, progress=progress)
+    findings = apply_waivers(findings, cfg.waivers, groups_run=[g.name for g in groups])
     return Report(
         findings=findings,
         inputs=inputs,
@@ -273,11 +278,63 @@ def _input_record(name: str, path: str | None, kind: str, shape: tuple[int, ...]
     return record
 
 
-def _id_column(df: pd.DataFrame, cfg: AuditConfig, name: str) -> str:
-    if cfg.id_col is not None:
-        if cfg.id_col not in df.columns:
-            raise _missing_column(cfg.id_col, df, name, "--id-col")
-        return cfg.id_col
+def check_layer(layer: str | None, sources: list[Any]) -> None:
+    """``--layer`` names a layer of an AnnData (h5ad / zarr); on any other input it is an error.
+
+    Examples
+    --------
+    >>> check_layer("counts", ["x.csv"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    biodata_guard.errors.ConfigError: --layer counts: ... x.csv is a table, not an h5ad file ...
+    """
+    if layer is None:
+        return
+    for src in sources:
+        if isinstance(src, (str, os.PathLike)):
+            if is_h5ad(src) or is_zarr(src):
+                continue
+            what = f"{Path(src).name} is a table, not an h5ad file or zarr store"
+        elif type(src).__name__ == "AnnData":
+            continue
+        else:
+            what = f"a {type(src).__name__} has no layers"
+        raise ConfigError(
+            f"--layer {layer}: layers exist only in AnnData inputs (h5ad / zarr); {what}",
+            key="inputs.layer",
+            hint="Drop --layer (inputs.layer) for tables, or audit the h5ad / zarr file that "
+            "holds the layer.",
+        )
+
+
+def _single_column(df: pd.DataFrame, name: str, role: str) -> InputError:
+    """A label table with one column: no id column beside the labels (or no header)."""
+    only = str(df.columns[0])
+    return InputError(
+        f"{name}: has a single column ('{only}'); a {role} table needs a sample-id column and "
+        f"at least one more (the {'label' if role == 'labels' else 'metadata'} column)",
+        path=name,
+        column=only,
+        hint="Write the file with a header naming both columns, e.g. 'sample_id,label', and "
+        "pass --id-col / --label-col if they are named otherwise; a file whose only column is "
+        "the label cannot be joined to the samples.",
+    )
+
+
+def id_column(df: pd.DataFrame, id_col: str | None, name: str) -> str:
+    """The sample-id column of a table: ``id_col`` when given (it must exist), else the first
+    of ``sample_id``, ``sample``, ``id``, ``obs_names``, ``cell_id``, ``barcode``, else the first
+    column.
+
+    Examples
+    --------
+    >>> id_column(pd.DataFrame({"x": [1], "sample": ["S1"]}), None, "m.csv")
+    'sample'
+    """
+    if id_col is not None:
+        if id_col not in df.columns:
+            raise _missing_column(id_col, df, name, "--id-col")
+        return id_col
     for candidate in ("sample_id", "sample", "id", "obs_names", "cell_id", "barcode"):
         if candidate in df.columns:
             return candidate
@@ -287,9 +344,14 @@ def _id_column(df: pd.DataFrame, cfg: AuditConfig, name: str) -> str:
 def _missing_column(col: str, df: pd.DataFrame, name: str, flag: str) -> InputError:
     close = difflib.get_close_matches(col, [str(c) for c in df.columns], n=1, cutoff=0.5)
     hint = f"Did you mean '{close[0]}'? " if close else ""
+    if df.shape[1] == 0:
+        held = f"it holds only the sample ids ('{df.index.name or 'sample_id'}')"
+    else:
+        held = f"columns are {', '.join(map(str, list(df.columns)[:12]))}" + (
+            " …" if df.shape[1] > 12 else ""
+        )
     return InputError(
-        f"{name}: column '{col}' not found; columns are "
-        f"{', '.join(map(str, list(df.columns)[:12]))}" + (" …" if df.shape[1] > 12 else ""),
+        f"{name}: column '{col}' not found; {held}",
         path=name,
         column=col,
         hint=f"{hint}Pass the right name with {flag}.",
@@ -329,7 +391,9 @@ def _read_inputs(
             continue
         say(f"reading {role} {value if isinstance(value, (str, os.PathLike)) else ''}")
         df, name, path = _as_table(value, f"<{role}>")
-        id_col = _id_column(df, cfg, name)
+        if df.shape[1] < 2:
+            raise _single_column(df, name, role)
+        id_col = id_column(df, cfg.id_col, name)
         df = df.copy()
         df[id_col] = df[id_col].astype(str).str.strip()
         tables[role] = (df, name, id_col)
@@ -347,6 +411,7 @@ def _read_inputs(
         items = features if isinstance(features, (list, tuple)) else [features]
         feature_sources = [f for f in items if not isinstance(f, (str, os.PathLike))]
     feature_sources = list(cfg.features) + feature_sources
+    check_layer(cfg.layer, feature_sources)
     feats: list[FeatureInput] = []
     for i, src in enumerate(feature_sources):
         say(f"reading features {src if isinstance(src, (str, os.PathLike)) else ''}")
@@ -372,6 +437,16 @@ def _read_inputs(
             coords.append(ci)
             inputs.append(_input_record(ci.name, path, ci.kind, ci.frame.shape))
 
+    if cfg.reference_features:  # read up front: a bad file is an input error before any check
+        n_reference = len(read_feature_list(cfg.reference_features))
+        inputs.append(
+            _input_record(
+                Path(cfg.reference_features).name,
+                cfg.reference_features,
+                "reference_features",
+                (n_reference,),
+            )
+        )
     gene_lengths = None
     if cfg.gene_lengths:
         gene_lengths = read_gene_lengths(cfg.gene_lengths)

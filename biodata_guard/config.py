@@ -20,6 +20,7 @@ from biodata_guard.registry import Interval, Options, Param, coerce, declare_par
 from biodata_guard.registry import load as load_registry
 from biodata_guard.registry import params as registry_params
 from biodata_guard.report import FORMATS
+from biodata_guard.waivers import parse_waivers
 
 __all__ = ["ENGINES", "FORMATS", "AuditConfig", "fields", "load_config"]
 
@@ -176,6 +177,18 @@ for _p in (
         flag="--format",
     ),
     Param("out", [], "strs", "Report path(s), paired with --format ('-' = stdout).", "output"),
+    Param(
+        "waivers",
+        [],
+        "strs",
+        "Accept a finding on purpose: CHECK_ID, or CHECK_ID=SUBJECT for one sample, group or "
+        "input (repeatable). It stays in every report, marked waived, and does not fail the "
+        "gate; a waiver that matches nothing is reported (waivers.stale). In a config file: a "
+        "'waivers:' list of {check, subject, reason}; the reason is required.",
+        "waivers",
+        "waivers",
+        flag="--waive",
+    ),
 ):
     declare_param(
         _p.name,
@@ -203,6 +216,16 @@ def _by_section() -> dict[str, dict[str, Param]]:
     for p in fields():
         out.setdefault(p.section, {})[p.yaml_key] = p
     return out
+
+
+def _whole_section(p: Param) -> bool:
+    """A parameter that is a whole section of the config file (``waivers:``, a list)."""
+    return p.section == p.yaml_key
+
+
+#: Parameters whose values are structured (not one of the registry's plain kinds): their parser
+#: returns the normalised value and every problem found.
+_PARSERS = {"waivers": parse_waivers}
 
 
 class AuditConfig:
@@ -233,6 +256,10 @@ class AuditConfig:
             value = values.get(name)
             if value is None:
                 resolved[name] = list(p.default) if isinstance(p.default, list) else p.default
+                continue
+            if name in _PARSERS:
+                resolved[name], found = _PARSERS[name](value, where=where)
+                problems += found
                 continue
             try:
                 resolved[name] = coerce(p, value, where=where)
@@ -298,7 +325,10 @@ class AuditConfig:
             value = self._values[p.name]
             if value in (None, []):
                 continue
-            out.setdefault(p.section, {})[p.yaml_key] = value
+            if _whole_section(p):
+                out[p.section] = value  # type: ignore[assignment]
+            else:
+                out.setdefault(p.section, {})[p.yaml_key] = value
         return out
 
     def replace(self, **changes: Any) -> AuditConfig:
@@ -333,12 +363,20 @@ def _suggest(word: str, options: Iterable[str]) -> str:
     return f"Did you mean '{close[0]}'?" if close else f"Valid: {', '.join(sorted(options))}."
 
 
+def _home(key: str) -> Param | None:
+    """The parameter ``key`` names, by config key, Python name or CLI flag (``label``,
+    ``label_col``, ``label-col``), when it names one."""
+    for p in fields():
+        if key in (p.yaml_key, p.name, p.cli_flag.lstrip("-")):
+            return p
+    return None
+
+
 def _misplaced(key: str, section: str | None, name: str) -> ConfigError:
     """A key that is not valid where it stands; says where it belongs when it is valid elsewhere."""
-    homes = [p for p in fields() if key in (p.yaml_key, p.name)]
+    p = _home(key)
     where = f"key '{section}.{key}'" if section else f"section '{key}'"
-    if homes:
-        p = homes[0]
+    if p is not None:
         return ConfigError(
             f"{name}: unknown {where}: '{key}' belongs under '{p.section}:' as '{p.yaml_key}'",
             key=f"{section}.{key}" if section else key,
@@ -351,6 +389,112 @@ def _misplaced(key: str, section: str | None, name: str) -> ConfigError:
         key=f"{section}.{key}" if section else key,
         hint=_suggest(key, options),
     )
+
+
+def _flat(moved: dict[str, tuple[Param, Any]], name: str) -> ConfigError:
+    """One problem for a config written as flat option names, with the sectioned rewrite."""
+    layout: dict[str, Any] = {}
+    for p, value in moved.values():
+        if _whole_section(p):
+            layout[p.section] = value
+        else:
+            layout.setdefault(p.section, {})[p.yaml_key] = value
+    rewrite = yaml.safe_dump(layout, sort_keys=False, default_flow_style=False).strip()
+    keys = ", ".join(moved)
+    return ConfigError(
+        f"{name}: {len(moved)} option names at the top level ({keys}); the config file is "
+        f"written in sections ({', '.join(_by_section())})",
+        key=next(iter(moved)),
+        hint="Write them in their sections, exactly:\n" + rewrite,
+    )
+
+
+def _place(body: Any, section: str, name: str, values: dict[str, Any]) -> list[ConfigError]:
+    """Put the keys of one section into ``values``; the problems of keys that do not belong."""
+    params = _by_section()[section]
+    whole = params.get(section)
+    if whole is not None and _whole_section(whole):
+        values[whole.name] = body
+        return _reasons_given(body, name) if whole.name == "waivers" else []
+    if not isinstance(body, dict):
+        return [
+            ConfigError(
+                f"{name}: section '{section}' must be a mapping; got {type(body).__name__}",
+                key=str(section),
+                hint=f"Write it as '{section}:' followed by indented 'key: value' lines.",
+            )
+        ]
+    problems = []
+    for key, value in body.items():
+        p = params.get(key)
+        if p is None:
+            problems.append(_misplaced(str(key), section, name))
+        else:
+            values[p.name] = value
+    return problems
+
+
+def _reasons_given(body: Any, name: str) -> list[ConfigError]:
+    """In a config file a waiver is a mapping with a reason (``--waive ID`` is the short form)."""
+    items = body if isinstance(body, list) else []
+    return [
+        ConfigError(
+            f"{name}: waivers[{i}] ({item}) is a bare id; in a config file each waiver is a "
+            "mapping with check, optional subject, and reason",
+            key="waivers",
+            hint=f"Write it as '- check: {item.partition('=')[0]}'"
+            + (f", 'subject: {item.partition('=')[2]}'" if "=" in item else "")
+            + ", 'reason: <why this finding is accepted>'.",
+        )
+        for i, item in enumerate(items, start=1)
+        if isinstance(item, str)
+    ]
+
+
+def _values_of(raw: dict, name: str) -> tuple[dict[str, Any], list[ConfigError]]:
+    """Config values by field name, and every structural problem (unknown or misplaced keys).
+
+    A key that belongs elsewhere (``features:`` at the top level) is reported with where it
+    belongs, and its value is still checked (kind and range) in the same pass; two or more such
+    keys at the top level (a flat config of option names) are one problem whose hint is the
+    sectioned rewrite.
+    """
+    sections = _by_section()
+    values: dict[str, Any] = {}
+    problems: list[ConfigError] = []
+    moved: dict[str, tuple[Param, Any]] = {}
+    for section, body in raw.items():
+        home = _home(str(section))
+        if section in sections and not (
+            home is not None and home.kind == "bool" and isinstance(body, bool)
+        ):
+            if body is not None:
+                problems += _place(body, str(section), name, values)
+            continue
+        if home is None:
+            problems.append(_misplaced(str(section), None, name))
+            continue
+        moved[str(section)] = (home, body)
+    if len(moved) >= 2:
+        problems.append(_flat(moved, name))
+    else:
+        problems += [_misplaced(key, None, name) for key in moved]
+    for home, body in moved.values():
+        problems += _check_value(home, body, name)
+    return values, problems
+
+
+def _check_value(p: Param, value: Any, name: str) -> list[ConfigError]:
+    """The kind / range problem of a value found under the wrong key (checked all the same)."""
+    if value is None:
+        return []
+    if p.name in _PARSERS:
+        return _PARSERS[p.name](value, where=f"{name}: ")[1]
+    try:
+        coerce(p, value, where=f"{name}: ")
+    except ConfigError as exc:
+        return [exc]
+    return []
 
 
 def _read_yaml(path: Path) -> dict:
@@ -384,35 +528,6 @@ def _read_yaml(path: Path) -> dict:
             hint=f"Use sections: {sections}.",
         )
     return raw
-
-
-def _values_of(raw: dict, name: str) -> tuple[dict[str, Any], list[ConfigError]]:
-    """Config values by field name, and every structural problem (unknown or misplaced keys)."""
-    sections = _by_section()
-    values: dict[str, Any] = {}
-    problems: list[ConfigError] = []
-    for section, body in raw.items():
-        if section not in sections:
-            problems.append(_misplaced(str(section), None, name))
-            continue
-        if body is None:
-            continue
-        if not isinstance(body, dict):
-            problems.append(
-                ConfigError(
-                    f"{name}: section '{section}' must be a mapping; got {type(body).__name__}",
-                    key=str(section),
-                    hint=f"Write it as '{section}:' followed by indented 'key: value' lines.",
-                )
-            )
-            continue
-        for key, value in body.items():
-            p = sections[section].get(key)
-            if p is None:
-                problems.append(_misplaced(str(key), section, name))
-            else:
-                values[p.name] = value
-    return values, problems
 
 
 def load_config(path: str | Path, **overrides: Any) -> AuditConfig:

@@ -63,6 +63,10 @@ class Finding:
         What to do about it: the exact call or flag that fixes it.
     input
         The name of the input (file name or role such as ``"labels"``) the finding is about.
+    waiver
+        Set when a waiver accepted the finding on purpose: ``{"reason": ..., "rules": [...]}``
+        (see :func:`biodata_guard.waivers.apply_waivers`). A waived finding stays in every report
+        and does not fail the gate.
     """
 
     check: str
@@ -72,12 +76,15 @@ class Finding:
     subjects: list[Any] = field(default_factory=list)
     hint: str = ""
     input: str = ""
+    waiver: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Normalise once here so every producer emits the same JSON-safe shapes.
         object.__setattr__(self, "severity", Severity(self.severity))
         object.__setattr__(self, "evidence", jsonable(dict(self.evidence)))
         object.__setattr__(self, "subjects", jsonable(list(self.subjects)))
+        if self.waiver is not None:
+            object.__setattr__(self, "waiver", jsonable(dict(self.waiver)))
 
     @property
     def group(self) -> str:
@@ -87,6 +94,8 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["severity"] = str(self.severity)
+        if self.waiver is None:
+            del d["waiver"]  # only waived findings carry the key: other reports stay unchanged
         return d
 
 
@@ -147,12 +156,31 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """True when no finding is at or above ``fail_on``."""
+        """True when no finding is at or above ``fail_on`` (waived findings do not count)."""
         return not self.failing()
 
     def failing(self) -> list[Finding]:
-        """The findings at or above ``fail_on``."""
-        return [f for f in self.findings if f.severity >= self.fail_on]
+        """The findings at or above ``fail_on`` that no waiver accepted."""
+        return [f for f in self.findings if f.severity >= self.fail_on and f.waiver is None]
+
+    def waived(self) -> list[Finding]:
+        """The findings a waiver accepted (they stay in the report, marked waived)."""
+        return [f for f in self.findings if f.waiver is not None]
+
+    def verdict(self) -> str:
+        """The one-line verdict with the counts, as the CLI prints it on stderr.
+
+        Examples
+        --------
+        >>> Report(findings=[Finding("balance.imbalance", "warning", "m")]).verdict()
+        'PASS (0 error, 1 warning, 0 info; gate fails on error)'
+        """
+        c = self.counts()
+        waived = f"; {len(self.waived())} waived" if self.waived() else ""
+        return (
+            f"{'PASS' if self.ok else 'FAIL'} ({c['error']} error, {c['warning']} warning, "
+            f"{c['info']} info{waived}; gate fails on {self.fail_on})"
+        )
 
     def counts(self) -> dict[str, int]:
         """Number of findings per severity."""
@@ -173,6 +201,7 @@ class Report:
             "fail_on": str(self.fail_on),
             "seed": self.seed,
             "counts": self.counts(),
+            "waived": len(self.waived()),
             "inputs": jsonable(self.inputs),
             "config": jsonable(self.config),
             "findings": [f.to_dict() for f in self.findings],

@@ -24,6 +24,7 @@ import pandas as pd
 from biodata_guard import Finding, GuardError, Report
 from biodata_guard.alignment import ORDER_MISMATCH, check_alignment
 from biodata_guard.leakage import check_duplicate_samples, check_group_overlap, check_id_overlap
+from biodata_guard.split import group_split
 
 
 @dataclass
@@ -46,18 +47,18 @@ def assign_split(
     test_size: float = 0.25,
     seed: int = 0,
 ) -> pd.Series:
-    """``"train"`` / ``"test"`` per sample: grouped by ``group_col`` and stratified by label, or
+    """``"train"`` / ``"test"`` per sample: grouped by ``group_col`` and stratified by label
+    (:func:`biodata_guard.split.group_split`, the code of ``python -m biodata_guard split``), or
     (``group_col=None``) sample by sample, the way a quick ``train_test_split`` does it."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold
 
-    n_splits = max(2, round(1 / test_size))
+    if group_col is not None:
+        return group_split(
+            samples, label_col=label_col, group_cols=[group_col], test_size=test_size, seed=seed
+        )
     y = samples[label_col].astype(str).to_numpy()
-    if group_col is None:
-        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        _, test = next(folds.split(np.zeros(len(y)), y))
-    else:
-        folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        _, test = next(folds.split(np.zeros(len(y)), y, groups=samples[group_col].to_numpy()))
+    folds = StratifiedKFold(n_splits=max(2, round(1 / test_size)), shuffle=True, random_state=seed)
+    _, test = next(folds.split(np.zeros(len(y)), y))
     split = np.full(len(y), "train", dtype=object)
     split[test] = "test"
     return pd.Series(split, index=samples.index, name="split")

@@ -52,19 +52,36 @@ def test_declarations():
     assert "alignment.sex_columns" not in ids  # a memo key of the shared pass, not a check
 
 
-def test_eight_samples_are_not_checked_with_the_numbers():
-    X, sex = expression(8)
+def test_three_samples_are_not_checked_with_the_numbers():
+    X, sex = expression(3)
     assert alignment.check_sex_concordance(X, sex) == []  # the public check: nothing to report
     (f,) = alignment.audit_sex_concordance(context(X, sex))
     assert f.check == alignment.SEX_DISCORDANCE and f.severity == "info"
     assert f.input == "meta.csv"
     assert f.message == (
-        "alignment.sex_discordance: not checked: 8 of 8 samples of counts.csv have a sex-gene "
-        "score, needs >= 10"
+        "alignment.sex_discordance: not checked: 3 of 3 samples of counts.csv have a sex-gene "
+        "score, needs >= 4"
     )
     assert f.evidence["not_checked"] is True
-    assert (f.evidence["n_scored"], f.evidence["min_samples"]) == (8, 10)
-    assert f.evidence["status"] == "too_few_samples"
+    assert (f.evidence["n_scored"], f.evidence["min_samples"]) == (3, 4)
+    assert f.evidence["status"] == "too_few_samples" and f.evidence["method"] == "atlas"
+
+
+def test_eight_samples_are_checked_sample_by_sample():
+    X, sex = expression(8)
+    assert alignment.audit_sex_concordance(context(X, sex)) == []  # checked: concordant
+    sex.iloc[[0, 1]] = ["female", "male"]  # S000 (male) and S001 (female) swapped
+    (f,) = alignment.audit_sex_concordance(context(X, sex))
+    assert f.severity == "error" and f.subjects == ["S000", "S001"]
+    assert (f.evidence["n_discordant"], f.evidence["n_compared"]) == (2, 8)
+
+
+def test_a_log_scaled_small_cohort_is_not_checked_with_the_reason():
+    X, sex = expression(8)
+    logged = np.log1p(X / X.sum(axis=1).to_numpy()[:, None] * 1e4)
+    (f,) = alignment.audit_sex_concordance(context(logged, sex))
+    assert f.severity == "info" and f.evidence["method"] == "clusters"
+    assert f.message.endswith("8 of 8 samples of counts.csv have a sex-gene score, needs >= 10")
 
 
 def test_absent_genes_are_not_checked():
@@ -118,7 +135,7 @@ def test_a_check_that_ran_gives_no_not_checked(swap):
 
 
 def test_missing_need_is_left_to_the_audit():
-    X, sex = expression(8)
+    X, sex = expression(3)
     ctx = context(X, sex)
     ctx.config = ctx.config.replace(sex_col=None)
     assert alignment.audit_sex_concordance(ctx) == []

@@ -190,21 +190,24 @@ def test_vcf_with_grch38_header(tmp_path):
     path, planted = vcf_grch38(tmp_path)
     call = gb.detect_build(path)
     assert (call.build, call.n_rows) == (B38, planted["n_rows"])
-    assert call.confidence >= 0.99
-    assert call.voters == ["header", "marker_rsids", "marker_positions"]
+    assert call.confidence >= 0.999 and call.posterior["GRCh38"] >= 0.999
+    assert call.voters == ["header", "chrom_ends", "marker_rsids", "marker_positions"]
     h = call.evidence["header"]
-    assert h["vote"] == B38 and h["contig_lengths"] == {B37: 0, B38: 24, "neither": 0, "both": 0}
-    assert h["scores"] == {B37: 0.0, B38: 1.0} and len(h["keyword_lines"][B38]) == 1
+    assert h["vote"] == B38 and h["contig_fits"] == {B38: 24} and h["n_contigs"] == 24
+    assert h["stated"] == B38 and h["stale_rate"] == 1e-5
+    assert h["scores"][B38] > 0.9999 and len(h["keyword_lines"][B38]) == 1
     rs = call.evidence["marker_rsids"]
     assert rs["n_panel_rsids"] == planted["n_with_rsid"] == 200
     assert rs["n_at_position"] == {B37: 0, B38: 200} and rs["n_at_neither"] == 0
     pos = call.evidence["marker_positions"]
-    assert pos["n_at_panel_position"] == {B37: 0, B38: 300}
-    assert pos["fraction_of_rows"][B38] == pytest.approx(0.3)
+    # The 100 panel SNPs written without an rsID (the other 700 rows are not in the panel).
+    assert pos["n_rows_checked"] == 800 and pos["n_at_panel_position"] == {B37: 0, B38: 100}
+    assert pos["expected_by_chance"][B38] < 0.01
     ends = call.evidence["chrom_ends"]
-    # Two planted panel SNPs lie past GRCh37 chromosome ends: too few rows to vote (0.75 < 0.8).
-    assert ends["n_fit_only"] == {B37: 0, B38: 2} and ends["confidence"] == 0.75
-    assert ends["vote"] is None
+    # Two planted panel SNPs lie past GRCh37 chromosome ends: impossible in GRCh37 in a file
+    # with no other impossible row, decisive on their own (fixed minimums are gone).
+    assert ends["n_fit_only"] == {B37: 0, B38: 2} and ends["vote"] == B38
+    assert ends["log10_lr"] < -5
     assert call.evidence["tss"]["available"] is False  # single positions, not intervals
     (f,) = gb.check_build(path)
     assert (f.check, f.severity) == (gb.DETECTED, "info")
@@ -215,8 +218,10 @@ def test_vcf_with_grch38_header(tmp_path):
 def test_headerless_grch37_variant_table_with_rsids(tmp_path):
     path, planted = variants_grch37_headerless(tmp_path)
     call = gb.detect_build(path)
-    assert call.build == B37 and call.voters == ["marker_rsids", "marker_positions"]
+    assert call.build == B37 and call.voters == ["chrom_ends", "marker_rsids"]
     assert call.evidence["header"]["available"] is False
+    # Rows with a panel rsID inform the rsID signal only: the positions signal reads the rest.
+    assert call.evidence["marker_positions"]["n_rows_checked"] == 350
     rs = call.evidence["marker_rsids"]
     assert rs["n_rows_with_rsid"] == planted["n_rows"] == 500
     assert rs["n_panel_rsids"] == 150 and rs["n_at_position"] == {B37: 150, B38: 0}
@@ -279,7 +284,7 @@ def test_23andme_file(tmp_path):
     path, planted = genotype_23andme(tmp_path)
     call = gb.detect_build(path)
     assert call.build == B37
-    assert call.voters == ["header", "chrom_ends", "marker_rsids", "marker_positions"]
+    assert call.voters == ["header", "chrom_ends", "marker_rsids"]
     sizes = gbref._chrom_sizes()
     m = markers(500, seed=5)
     past_38 = int(
@@ -301,56 +306,74 @@ def test_too_little_information_is_undetermined_with_the_reason(tmp_path):
     path.write_text("chrom\tpos\n1\t69511\n1\t752721\n1\t762273\n2\t45895\n")
     call = gb.detect_build(path)
     assert call.build == "undetermined" and call.confidence == 0.0 and call.leaning is None
-    assert call.reason.startswith("no signal is conclusive: chromosome ends: all 4 rows fit")
+    assert call.reason.startswith("no signal is conclusive (P(GRCh37) = 0.48")
+    assert "chromosome ends: all 4 rows fit" in call.reason
     assert call.reason.endswith("the header names no build")
+    assert call.posterior["GRCh37"] == call.posterior["GRCh38"]
     (f,) = gb.check_build(path, expected_build=B38)
     assert (f.check, f.severity) == (gb.UNDETERMINED, "warning")
     assert f.evidence["n_rows"] == 4 and "--expected-build" in f.hint
 
 
-def test_a_few_markers_lean_but_do_not_decide(tmp_path):
-    m = markers(5, seed=6)
+def test_one_marker_leans_two_decide_by_their_likelihood(tmp_path):
+    # Changed by issue 22: no fixed minimum of 10 rsIDs. One panel rsID at its GRCh37 position
+    # is a likelihood ratio of ~100 (P = 0.99, leaning); two are ~10^4 (decided at 0.999).
+    m = markers(2, seed=6)
     df = pd.DataFrame({"chrom": m["chrom_GRCh37"], "pos": m["pos_GRCh37"], "rsid": m["rsid"]})
-    call = gb.detect_build(df)
-    assert call.build == "undetermined" and call.leaning == B37
-    assert call.evidence["marker_rsids"]["n_at_position"] == {B37: 5, B38: 0}
-    assert call.evidence["marker_rsids"]["vote"] is None
-    assert "fewer than 10 panel rsIDs" in call.reason
-    assert gb.detect_build(df, min_informative=5).build == B37
+    one = gb.detect_build(df.head(1))
+    assert one.build == "undetermined" and one.leaning == B37
+    assert 0.98 < one.posterior[B37] < 0.999
+    assert one.evidence["marker_rsids"]["n_at_position"] == {B37: 1, B38: 0}
+    assert one.reason.startswith("the evidence is too weak: leaning GRCh37")
+    two = gb.detect_build(df)
+    assert two.build == B37 and two.confidence > 0.999
+    assert two.evidence["marker_rsids"]["vote"] == B37
+    # The decision rule is a parameter: at a false-call rate of 1e-5 two are not enough.
+    assert gb.detect_build(df, false_call_rate=1e-5).build == "undetermined"
 
 
-def test_stale_header_over_lifted_positions_is_undetermined(tmp_path):
+def test_stale_header_over_lifted_positions_follows_the_coordinates(tmp_path):
+    # Changed by issue 22: a header the coordinates contradict is reported stale, not trusted.
     m = markers(60, seed=7)
     rows = pd.DataFrame({"chrom": m["chrom_GRCh37"], "pos": m["pos_GRCh37"], "id": m["rsid"]})
     path = write_vcf(tmp_path / "lifted.vcf", rows, header_build=B38, prefix="")
     call = gb.detect_build(path)
-    assert call.build == "undetermined" and call.reason.startswith("the signals disagree")
+    assert call.build == B37 and call.stale_header and call.stated_build == B38
+    assert call.reason.startswith("the header states GRCh38 but the coordinates decide GRCh37")
     assert call.evidence["header"]["vote"] == B38
     assert call.evidence["marker_rsids"]["vote"] == B37
-    (f,) = gb.check_build(path)
-    assert f.check == gb.UNDETERMINED and "stale header after a liftover" in f.hint
+    detected, stale = gb.check_build(path)
+    assert (detected.check, stale.check) == (gb.DETECTED, gb.STALE_HEADER)
+    assert stale.severity == "warning" and stale.evidence["stated_build"] == B38
+    assert "bcftools reheader --fai GRCh37.fa.fai" in stale.hint
+    assert stale.message.startswith("lifted.vcf, header: states GRCh38 but the coordinates")
 
 
 @pytest.mark.parametrize("expected", [B38, B37])
-def test_an_expected_build_contradicted_by_a_signal_fails_the_gate(tmp_path, expected):
-    # GRCh37 positions under a GRCh38 header: whichever build is expected, one signal votes
-    # against it, so the undetermined call is an error, not a warning.
+def test_a_stale_header_and_the_expected_build(tmp_path, expected):
+    # GRCh37 positions under a GRCh38 header: the call follows the coordinates; expecting
+    # GRCh38 fails the gate (build.unexpected), expecting GRCh37 leaves the stale header.
     m = markers(60, seed=7)
     rows = pd.DataFrame({"chrom": m["chrom_GRCh37"], "pos": m["pos_GRCh37"], "id": m["rsid"]})
     path = write_vcf(tmp_path / "lifted.vcf", rows, header_build=B38, prefix="")
-    (f,) = gb.check_build(path, expected_build=expected)
+    checks = [(f.check, f.severity) for f in gb.check_build(path, expected_build=expected)]
+    want = [(gb.DETECTED, "info"), (gb.STALE_HEADER, "warning")]
+    if expected == B38:
+        want.append((gb.UNEXPECTED, "error"))
+    assert checks == want
+
+
+def test_an_expected_build_ruled_out_by_the_evidence_fails_the_gate():
+    # Rows at 82 Mb of chr17 exist in GRCh38, T2T-CHM13 and mouse, not in GRCh37: the call
+    # stays undetermined (leaning GRCh38), yet GRCh37 is ruled out, so expecting it fails.
+    df = pd.DataFrame({"chrom": ["17"] * 12, "pos": 82_000_000 + np.arange(12) * 1000})
+    (f,) = gb.check_build(df, expected_build=B37)
     assert (f.check, f.severity) == (gb.UNDETERMINED, Severity.ERROR)
-    against = ["header"] if expected == B37 else ["marker_positions", "marker_rsids"]
-    assert f.evidence["votes_against"] == against
-    assert f.message.endswith(f"{expected} is expected and {', '.join(against)} vote against it")
-
-
-def test_too_little_evidence_with_an_expected_build_stays_a_warning(tmp_path):
-    m = markers(5, seed=8)  # fewer than min_informative: no vote at all
-    df = pd.DataFrame({"chrom": m["chrom_GRCh37"], "pos": m["pos_GRCh37"], "rsid": m["rsid"]})
-    (f,) = gb.check_build(df, expected_build=B38)
-    assert (f.check, f.severity) == (gb.UNDETERMINED, Severity.WARNING)
-    assert f.evidence["votes_against"] == []
+    assert f.evidence["posterior"][B37] < 1e-3 and f.evidence["leaning"] == B38
+    assert "GRCh37 is expected and" in f.message
+    (g,) = gb.check_build(df, expected_build=B38)  # not ruled out: a warning
+    assert (g.check, g.severity) == (gb.UNDETERMINED, Severity.WARNING)
+    assert "--expected-build" in g.hint
 
 
 def test_header_contig_lengths_alone(tmp_path):
@@ -362,7 +385,7 @@ def test_header_contig_lengths_alone(tmp_path):
     )
     call = gb.detect_build(path)
     assert call.build == B37 and call.n_rows == 0
-    assert call.evidence["header"]["contig_lengths"][B37] == 24
+    assert call.evidence["header"]["contig_fits"] == {B37: 24}
 
 
 def test_ucsc_hg19_chrm_length_and_accessions():
@@ -370,18 +393,25 @@ def test_ucsc_hg19_chrm_length_and_accessions():
     ci.header["contigs"] = {"chrM": 16571}
     call = gb.detect_build(ci)
     h = call.evidence["header"]
-    assert h["ucsc_hg19_chrM"] is True and h["accessions"] == {B37: 1, B38: 0}
+    assert h["ucsc_hg19_chrM"] is True and h["accessions"] == {B37: 1}
     assert call.build == B37
 
 
 def test_chromosome_ends_exclude_a_build():
-    # chr17 is 81,195,210 bp in GRCh37 and 83,257,441 bp in GRCh38.
+    # chr17 is 81,195,210 bp in GRCh37 and 83,257,441 bp in GRCh38, but also 84.3 Mb in
+    # T2T-CHM13 and 95 Mb in mouse: rows at 82 Mb rule out GRCh37 only, the call leans.
     df = pd.DataFrame({"chrom": ["17"] * 12, "pos": 82_000_000 + np.arange(12) * 1000})
     call = gb.detect_build(df)
     ends = call.evidence["chrom_ends"]
-    assert call.build == B38 and ends["n_fit_only"] == {B37: 0, B38: 12}
+    assert ends["n_fit_only"] == {B37: 0, B38: 12}
     assert ends["chromosomes_past_end"] == {B37: ["17"], B38: []}
-    assert ends["confidence"] == 0.999
+    assert call.build == "undetermined" and call.leaning == B38
+    assert call.posterior[B37] < 1e-20 and 0.9 < call.posterior[B38] < 0.999
+    # Rows at 248.5-248.9 Mb of chr1 fit GRCh38 (248,956,422) but not T2T (248,387,328),
+    # hg18 (247,249,719) or mouse: now GRCh38 is decided.
+    chr1 = pd.DataFrame({"chrom": ["1"] * 4, "pos": 248_500_000 + np.arange(4) * 100_000})
+    call = gb.detect_build(pd.concat([df, chr1], ignore_index=True))
+    assert call.build == B38 and call.confidence > 0.999
 
 
 def test_hg18_peaks_fit_neither_build():
@@ -691,7 +721,8 @@ def test_check_ids_match_the_design_vocabulary():
         "build.contig_naming",
         "build.out_of_bounds",
     }
-    added = {"build.off_by_one"}  # since DESIGN.md was written (tests/test_package.py)
+    # since DESIGN.md was written (tests/test_registry.py ADDED_IDS)
+    added = {"build.off_by_one", "build.malformed_rows", "build.stale_header"}
     assert set(gb.CHECK_IDS) == expected | added
     if design:
         assert expected == set(re.findall(r"(?<!\w)build\.[a-z_]+", design))

@@ -267,3 +267,104 @@ def test_a_scheduler_without_the_dask_engine_is_a_usage_error(cli):
 
     proc = cli("audit", "--config", DEMO / "audit.yaml", "--scheduler", "tcp://127.0.0.1:9")
     assert_clean_failure(proc, "run.scheduler (tcp://127.0.0.1:9) is used by the Dask engine only")
+
+
+# --- issue 21/24: flags, the verdict line, machine-readable errors ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad", "line"),
+    [
+        (["--seed", "-1"], "--seed must be an integer in [0, 4294967295]; got -1 instead"),
+        (["--n-folds", "x"], "--n-folds must be an integer >= 2; got 'x' instead"),
+        (["--alpha", "2"], "--alpha must be a number in (0, 1); got 2 instead"),
+        (["--chunk-size", "0"], "--chunk-size must be an integer >= 1; got 0 instead"),
+        (
+            ["--format", "jsn"],
+            "--format must be one of text, json, html, multiqc, junit; got 'jsn' instead "
+            "(did you mean 'json'?)",
+        ),
+        (["--fail-on", "warn"], "got 'warn' instead (did you mean 'warning'?)"),
+        (["--only", "leakge"], "--only must be one of alignment, balance, leakage"),
+        (["--lable-col", "x"], "unrecognized arguments: --lable-col x; did you mean --label-col?"),
+    ],
+)
+def test_every_bad_flag_value_is_one_line_naming_the_flag_and_exit_2(small, bad, line):
+    proc = run_cli(*flags(small), *bad)
+    assert proc.returncode == 2, proc.stderr
+    assert line in proc.stderr
+    assert "usage:" not in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_several_bad_flags_are_reported_together(small):
+    proc = run_cli(*flags(small), "--seed", "-1", "--alpha", "2")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == "biodata_guard: error: 2 problems"
+    assert "--alpha must be" in proc.stderr and "--seed must be" in proc.stderr
+
+
+def test_probe_does_not_offer_flags_of_other_check_groups(small):
+    helps = run_cli("probe", "--help").stdout
+    for flag in ("--batch-col", "--probe-permutations", "--group-col", "--waive"):
+        assert flag in helps, flag
+    for flag in ("--coords", "--sex-col", "--expected-build", "--gene-lengths"):
+        assert flag not in helps, flag
+    proc = run_cli("probe", "--features", small / "x.csv", "--coords", "x.vcf")
+    assert proc.returncode == 2
+    assert "biodata_guard probe does not take --coords" in proc.stderr
+
+
+def test_layer_on_a_table_is_an_error(small):
+    proc = run_cli(*flags(small), "--layer", "counts")
+    assert_clean_failure(proc, "--layer counts: layers exist only in AnnData inputs", "x.csv")
+
+
+def test_the_verdict_goes_to_stderr_when_only_files_are_written(small):
+    proc = run_cli(*flags(small), "--format", "html", "--out", small / "r.html")
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert proc.stderr.startswith("biodata_guard: PASS (0 error, 0 warning, ")
+    assert proc.stderr.rstrip().endswith(f"-> {small / 'r.html'}")
+    meta = pd.read_csv(small / "meta.csv")
+    meta.loc[:20, "split"] = "test"  # patients now span both splits -> the gate fails
+    meta.to_csv(small / "meta.csv", index=False)
+    failing = run_cli(*flags(small), "--group-col", "patient", "--format", "json", "--out",
+                      small / "r.json")  # fmt: skip
+    assert failing.returncode == 1
+    assert failing.stderr.startswith("biodata_guard: FAIL (1 error, ")
+    # a text report on stdout carries the verdict itself: no second line on stderr
+    assert run_cli(*flags(small)).stderr == ""
+
+
+def test_json_asked_on_stdout_gets_the_error_report_there(small):
+    proc = run_cli(*flags(small)[:3], "--metadata", small / "missing.csv", "--format", "json")
+    assert proc.returncode == 2
+    report = json.loads(proc.stdout)
+    (f,) = report["findings"]
+    assert (f["check"], f["severity"], report["ok"]) == ("input.unreadable", "error", False)
+    assert "missing.csv" in f["message"]
+    assert "biodata_guard: error:" in proc.stderr
+
+
+def test_a_label_file_with_a_single_column_says_so(small):
+    pd.DataFrame({"label": ["a", "b"] * 30}).to_csv(small / "labels.csv", index=False)
+    proc = run_cli("audit", "--features", small / "x.csv", "--labels", small / "labels.csv",
+                   "--label-col", "label")  # fmt: skip
+    assert_clean_failure(
+        proc,
+        "labels.csv: has a single column ('label'); a labels table needs a sample-id column",
+        "--id-col",
+    )
+    assert "columns are \n" not in proc.stderr
+
+
+def test_a_config_with_several_problems_lists_each_on_its_own_line(small):
+    cfg = small / "audit.yaml"
+    cfg.write_text("features: [x.csv]\nlabel_col: label\nthresholds:\n  alpha: 5\n")
+    proc = run_cli("audit", "--config", cfg)
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "biodata_guard: error: 2 problems"
+    assert "2 option names at the top level (features, label_col)" in proc.stderr
+    assert "thresholds.alpha (--alpha) must be a number in (0, 1); got 5" in proc.stderr
+    assert "inputs:" in proc.stderr and "  label: label" in proc.stderr  # the rewrite

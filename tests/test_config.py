@@ -81,3 +81,45 @@ def test_to_dict_round_trips_into_sections():
     d = cfg.to_dict()
     assert d["columns"]["label"] == "dx"
     assert d["expectations"]["build"] == "GRCh38"
+
+
+def test_a_flat_config_of_option_names_is_one_problem_with_the_exact_rewrite(tmp_path):
+    p = write(
+        tmp_path,
+        "features: [x.csv]\nlabels: y.csv\nlabel_col: dx\ngroup-col: [patient]\nseed: -3\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    problems = info.value.problems
+    assert [x.message for x in problems] == [
+        f"{p}: 5 option names at the top level (features, labels, label_col, group-col, seed); "
+        "the config file is written in sections (inputs, columns, expectations, thresholds, "
+        "run, output, waivers, probe)",
+        f"{p}: run.seed (--seed) must be an integer in [0, 4294967295]; got -3 instead",
+    ]
+    rewrite = problems[0].hint.split("exactly:\n", 1)[1]
+    assert rewrite == (
+        "inputs:\n  features:\n  - x.csv\n  labels: y.csv\n"
+        "columns:\n  label: dx\n  groups:\n  - patient\n"
+        "run:\n  seed: -3"
+    )
+    fixed = write(tmp_path, rewrite.replace("-3", "3"))
+    cfg = load_config(fixed)
+    assert (cfg.label_col, cfg.group_cols, cfg.seed) == ("dx", ["patient"], 3)
+
+
+def test_one_misplaced_key_says_where_it_belongs_and_its_value_is_checked(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "alpha: 5\ncolumns:\n  label: dx\n"))
+    messages = [x.message for x in info.value.problems]
+    assert messages[0].endswith("unknown section 'alpha': 'alpha' belongs under 'thresholds:' as "
+                                "'alpha'")  # fmt: skip
+    assert messages[1].endswith("thresholds.alpha (--alpha) must be a number in (0, 1); got 5 "
+                                "instead")  # fmt: skip
+
+
+def test_probe_as_a_top_level_switch_belongs_under_probe_enabled(tmp_path):
+    with pytest.raises(ConfigError, match="'probe' belongs under 'probe:' as 'enabled'"):
+        load_config(write(tmp_path, "probe: false\ninputs:\n  labels: y.csv\n"))
+    cfg = load_config(write(tmp_path, "probe:\n  enabled: false\ninputs:\n  labels: y.csv\n"))
+    assert cfg.probe is False

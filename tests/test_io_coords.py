@@ -88,14 +88,23 @@ def test_broken_vcf_header_names_the_file(tmp_path, header, needle):
     assert "bcftools" in err.value.hint
 
 
-def test_vcf_position_that_is_not_a_number_is_located(tmp_path):
+def test_vcf_position_that_is_not_a_number_is_set_aside_and_located(tmp_path):
+    # Changed by issue 22: a malformed row is reported and left out, not a reason to stop.
     body = "1\t100\t.\tA\tG\t.\t.\t.\n1\tabc\t.\tA\tG\t.\t.\t.\n"
-    p = write(
-        tmp_path, "x.vcf", "##fileformat=VCFv4.2\n" + VCF_HEADER.splitlines()[-1] + "\n" + body
-    )
-    with pytest.raises(InputError, match=r"x\.vcf, POS: .*1 of 2 rows.*line 4: 'abc'") as err:
-        read_coordinates(p)
-    assert err.value.column == "POS"
+    head = "##fileformat=VCFv4.2\n" + VCF_HEADER.splitlines()[-1].rsplit("\t", 2)[0] + "\n"
+    ci = read_coordinates(write(tmp_path, "x.vcf", head + body))
+    assert frame(ci) == [["1", 99, 100]]
+    mal = ci.header["malformed"]
+    assert (mal["n"], mal["lines"], mal["reasons"]) == (1, [4], {"POS not a whole number": 1})
+    assert mal["examples"] == ["line 4: POS='abc'"]
+
+
+def test_vcf_without_a_usable_record_is_invalid(tmp_path):
+    body = "1\tabc\t.\tA\tG\t.\t.\t.\n1\tNA\t.\tA\tG\t.\t.\t.\n"
+    head = "##fileformat=VCFv4.2\n" + VCF_HEADER.splitlines()[-1].rsplit("\t", 2)[0] + "\n"
+    with pytest.raises(InputError, match=r"x\.vcf: no usable rows: all 2 data rows") as err:
+        read_coordinates(write(tmp_path, "x.vcf", head + body))
+    assert "line 3: POS='abc'" in err.value.message and err.value.column == "POS"
 
 
 # --------------------------------------------------------------------------- BED
@@ -264,13 +273,19 @@ def test_parquet_table(tmp_path):
 def test_table_without_coordinate_columns_is_invalid(tmp_path):
     with pytest.raises(InputError, match="no coordinate columns found") as err:
         read_coordinates(write(tmp_path, "t.csv", "gene,score\nA,1\n"))
-    assert "gene, score" in err.value.message and "chrom and pos" in err.value.hint
+    assert "gene, score" in err.value.message and "GWAS-SSF, PGS Catalog" in err.value.message
+    assert "coordinate_columns.tsv" in err.value.hint and "CHR/BP" in err.value.hint
 
 
-def test_missing_position_is_located(tmp_path):
-    with pytest.raises(InputError, match=r"t\.tsv, pos: .*line 3: nan") as err:
-        read_coordinates(write(tmp_path, "t.tsv", "chrom\tpos\n1\t5\n2\t\n"))
-    assert err.value.column == "pos"
+def test_missing_position_is_set_aside_with_its_line(tmp_path):
+    # Changed by issue 22: reported in header["malformed"]; only a file of bad rows fails.
+    ci = read_coordinates(write(tmp_path, "t.tsv", "chrom\tpos\n1\t5\n2\t\n"))
+    assert frame(ci) == [["1", 4, 5]]
+    assert ci.header["malformed"]["lines"] == [3]
+    assert ci.header["malformed"]["reasons"] == {"pos missing": 1}
+    with pytest.raises(InputError, match=r"t2\.tsv: no usable rows: all 1 data rows") as err:
+        read_coordinates(write(tmp_path, "t2.tsv", "chrom\tpos\n2\tNA\n"))
+    assert "line 2: pos missing" in err.value.message
 
 
 # --------------------------------------------------------------------------- unreadable files
@@ -340,8 +355,12 @@ def test_coords_from_frame_pyranges_and_chrom_pos():
 def test_coords_from_frame_drops_rows_without_chromosome_and_locates_bad_positions():
     ci = coords_from_frame(pd.DataFrame({"chrom": ["1", None], "pos": [5, None]}))
     assert frame(ci) == [["1", 4, 5]] and ci.header["n_missing"] == 1
-    with pytest.raises(InputError, match=r"pos: .*1 of 2 rows.*row 1: 'x'"):
-        coords_from_frame(pd.DataFrame({"chrom": ["1", "2"], "pos": [5, "x"]}))
+    ci = coords_from_frame(pd.DataFrame({"chrom": ["1", "2"], "pos": [5, "x"]}, index=[7, 8]))
+    assert frame(ci) == [["1", 4, 5]]
+    assert ci.header["malformed"]["where"] == "row" and ci.header["malformed"]["lines"] == [8]
+    assert ci.header["malformed"]["examples"] == ["row 8: pos='x'"]
+    with pytest.raises(InputError, match=r"no usable rows"):
+        coords_from_frame(pd.DataFrame({"chrom": ["1", "2"], "pos": ["y", "x"]}))
     with pytest.raises(InputError, match="must be a pandas DataFrame; got list"):
         coords_from_frame([1, 2])
     with pytest.raises(InputError, match="no coordinate columns"):
@@ -375,3 +394,122 @@ def test_a_gz_name_on_plain_text_is_refused_as_every_reader_refuses_it(tmp_path)
     assert err.value.path == p.name and err.value.check == "input.unreadable"
     bgz = write(tmp_path, "peaks.bed", "chr1\t99\t200\tpeak1\n", gz=True)  # gzip, unnamed
     assert frame(read_coordinates(bgz)) == [["chr1", 99, 200]]
+
+
+# --------------------------------------------------------------------------- issue 22: layouts
+
+
+@pytest.mark.parametrize(
+    ("header", "columns"),
+    [
+        (
+            "chromosome\tbase_pair_location\tp_value",
+            {"chrom": "chromosome", "pos": "base_pair_location"},
+        ),
+        (
+            "rsID\tchr_name\tchr_position\teffect_weight",
+            {"chrom": "chr_name", "pos": "chr_position", "rsid": "rsID"},
+        ),
+        ("CHROM\tGENPOS\tID\tLOG10P", {"chrom": "CHROM", "pos": "GENPOS", "rsid": "ID"}),
+        ("Chr\tPos\tMarkerName\tP", {"chrom": "Chr", "pos": "Pos", "rsid": "MarkerName"}),
+        ("chr\tps\trs\tp_wald", {"chrom": "chr", "pos": "ps", "rsid": "rs"}),
+        ("CHR\tpos_b37\tSNP\tP", {"chrom": "CHR", "pos": "pos_b37", "rsid": "SNP"}),
+        ("hg19chrc\thg19_pos(1-based)\tref", {"chrom": "hg19chrc", "pos": "hg19_pos(1-based)"}),
+    ],
+)
+def test_column_synonyms_of_public_formats(tmp_path, header, columns):
+    value = {"chrom": "1", "pos": "752566", "rsid": "rs3094315"}
+    role = {name: r for r, name in columns.items()}
+    row = "\t".join(value.get(role.get(c, ""), "0.5") for c in header.split("\t"))
+    ci = read_coordinates(write(tmp_path, "t.tsv", f"{header}\n{row}\n"))
+    assert ci.header["columns"] == columns and frame(ci) == [["1", 752565, 752566]]
+
+
+def test_the_synonym_table_names_its_sources():
+    from biodata_guard.io._coords_columns import synonyms
+
+    table = synonyms()
+    assert {
+        "chromosome",
+        "base_pair_location",
+        "chr_name",
+        "chr_position",
+        "hm_chr",
+        "hm_pos",
+    } <= set(table)
+    assert all(s.source for s in table.values()) and table["hm_pos"].set == "harmonised"
+    assert table["start_position"].base == "1" and table["chromstart"].base == "0"
+
+
+def test_biomart_one_based_starts(tmp_path):
+    # BioMart's two header styles (display names and attribute names); starts are 1-based.
+    for i, text in enumerate(
+        (
+            "Gene name,Chromosome/scaffold name,Gene start (bp),Gene end (bp)\n",
+            "external_gene_name,chromosome_name,start_position,end_position\n",
+        )
+    ):
+        ci = read_coordinates(write(tmp_path, f"mart{i}.csv", text + "DDX11L1,1,11869,14409\n"))
+        assert frame(ci) == [["1", 11868, 14409]] and ci.frame["gene_name"].tolist() == ["DDX11L1"]
+
+
+def test_two_coordinate_sets_are_read_once_and_kept_apart(tmp_path):
+    text = (
+        "#genome_build=GRCh37\n#HmPOS_build=GRCh38\n"
+        "rsID\tchr_name\tchr_position\teffect_allele\thm_chr\thm_pos\n"
+        "rs3094315\t1\t752566\tA\t1\t817186\nrs1\t2\t100\tG\t\t\n"
+    )
+    ci = read_coordinates(write(tmp_path, "PGS000001_hmPOS_GRCh38.txt", text))
+    (hm,) = ci.header["coordinate_sets"]
+    assert ci.name == "PGS000001_hmPOS_GRCh38.txt [chr_name/chr_position]"
+    assert frame(ci) == [["1", 752565, 752566], ["2", 99, 100]]
+    assert frame(hm) == [["1", 817185, 817186]] and hm.header["n_missing"] == 1  # unharmonised
+    assert ci.header["lines"] == ["#genome_build=GRCh37"]
+    assert hm.header["lines"] == ["#HmPOS_build=GRCh38"]
+    assert (ci.header["set_key"], hm.header["set_key"]) == ("", "harmonised")
+
+
+def test_variant_id_columns_and_headerless_id_files(tmp_path):
+    text = "variant\tbeta\n1:752566:G:A\t0.1\nchrX_5000_C_T\t0.2\nrs42\t0.3\n"
+    ci = read_coordinates(write(tmp_path, "neale.tsv", text))
+    assert frame(ci) == [["1", 752565, 752566], ["X", 4999, 5000]] and ci.header["n_unplaced"] == 1
+    ci = read_coordinates(write(tmp_path, "ids.txt", "1-752566-G-A\n2:100\n"))
+    assert frame(ci) == [["1", 752565, 752566], ["2", 99, 100]]
+    assert ci.header["columns_inferred"] is True
+
+
+def test_a_line_split_in_two_is_found_by_its_field_count(tmp_path):
+    text = "CHR\tBP\tSNP\tP\n1\t100\trs1\t0.5\n1\t200\n\trs2\t0.1\n2\t300\trs3\t0.2\n"
+    ci = read_coordinates(write(tmp_path, "s.tsv", text))
+    assert frame(ci) == [["1", 99, 100], ["2", 299, 300]]
+    mal = ci.header["malformed"]
+    assert mal["lines"] == [3, 4] and mal["reasons"] == {"not 4 fields": 2}
+    assert mal["examples"][0] == "line 3: 2 fields, not 4"
+
+
+def test_bedpe_reads_both_ends(tmp_path):
+    text = "chr1\t100\t200\tchr5\t1000\t1100\tloop1\t9\n"
+    ci = read_coordinates(write(tmp_path, "loops.bedpe", text))
+    assert frame(ci) == [["chr1", 100, 200], ["chr5", 1000, 1100]]
+
+
+def test_pvar_header_and_contigs(tmp_path):
+    text = (
+        "##contig=<ID=1,length=249250621>\n#CHROM\tPOS\tID\tREF\tALT\n1\t752566\trs3094315\tG\tA\n"
+    )
+    ci = read_coordinates(write(tmp_path, "x.pvar", text))
+    assert ci.header["contigs"] == {"1": 249250621} and frame(ci) == [["1", 752565, 752566]]
+    ci = read_coordinates(write(tmp_path, "y.pvar", "1\trs3094315\t0\t752566\tA\tG\n"))
+    assert frame(ci) == [["1", 752565, 752566]] and ci.frame["rsid"].tolist() == ["rs3094315"]
+
+
+def test_quoted_csv_genotype_files(tmp_path):
+    text = (
+        "##fileformat=MyHeritage\n##reference=build37\nRSID,CHROMOSOME,POSITION,RESULT\n"
+        '"rs3094315","1","752566","AG"\n'
+    )
+    ci = read_coordinates(write(tmp_path, "MyHeritage.csv", text))
+    assert ci.kind == "genotype" and frame(ci) == [["1", 752565, 752566]]
+    assert (
+        ci.frame["rsid"].tolist() == ["rs3094315"] and "##reference=build37" in ci.header["lines"]
+    )

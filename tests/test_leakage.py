@@ -19,6 +19,7 @@ from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.findings import Report, Severity
 from biodata_guard.io.matrix import as_matrix
 from biodata_guard.leakage import _embedding as embedding
+from biodata_guard.leakage import _near_stats as near_stats
 from biodata_guard.split import group_split
 from tests._synth import cohort
 
@@ -391,12 +392,22 @@ def test_near_duplicates_planted_replicates(meta, bulk):
     assert ev["n_near_duplicates"] == 6
     assert ev["n_evaluated_samples"] == n_test
     assert ev["per_split"] == {"test": 6}
-    assert ev["calibrated"] is True
-    assert ev["threshold_similarity"] < min(ev["pair_similarities"])
+    assert ev["calibrated"] is True and ev["threshold_similarity"] is None
+    test = ev["tests"]["test"]
+    # the six copies lie closer than any of the 600 train samples to its nearest train
+    # neighbour (similarity 0.890 at most): the power-law tail puts their rate at ~1e-9
+    assert (test["n_reported"], test["n_evaluated"], test["n_calibration"]) == (6, n_test, 600)
+    assert test["threshold_similarity"] == min(ev["pair_similarities"])
+    assert test["threshold_similarity"] > test["min_within_split_similarity"] > 0.88
+    assert test["null_rate"] < 1e-8 and test["expected_by_chance"] < 1e-6
+    assert test["p_value"] < 1e-8 and test["alpha"] == 0.01
+    assert [t["n_close"] for t in test["count_tests"]] == [6, 6]  # 1.5 and 0.15 expected
+    assert test["count_tests"][1]["p"] < 1e-7
     expected = {(f"{meta['sample_id'].iloc[s]}_reseq", meta["sample_id"].iloc[s]) for s in src}
     assert {tuple(p) for p in f.subjects} == expected
     assert ev["pair_similarities"] == sorted(ev["pair_similarities"], reverse=True)
     assert f.message.startswith(f"counts.csv: 6 of {n_test} ")
+    assert "rate of 2.6e-09 (4e-07 expected by chance, p = 9.6e-10)" in f.message
 
 
 def test_near_duplicates_many_is_error_and_sparse_agrees(meta, bulk):
@@ -408,9 +419,11 @@ def test_near_duplicates_many_is_error_and_sparse_agrees(meta, bulk):
     assert dense[0].subjects == sparse[0].subjects
     for key in ("n_near_duplicates", "per_split", "n_evaluated_samples"):
         assert dense[0].evidence[key] == sparse[0].evidence[key]
-    assert dense[0].evidence["threshold_similarity"] == pytest.approx(
-        sparse[0].evidence["threshold_similarity"], abs=1e-4
+    t_dense, t_sparse = dense[0].evidence["tests"]["test"], sparse[0].evidence["tests"]["test"]
+    assert t_dense["threshold_similarity"] == pytest.approx(
+        t_sparse["threshold_similarity"], abs=1e-4
     )
+    assert dense[0].evidence["excess_fraction"] > 0.05
 
 
 def test_near_duplicates_clean_controls(meta, bulk):
@@ -450,6 +463,58 @@ def test_near_duplicates_leave_out_rows_with_nan_and_still_find_the_others(meta,
     assert f.evidence["n_near_duplicates"] == 6
     assert f.evidence["n_non_finite_samples_skipped"] == 2
     assert f.evidence["n_evaluated_samples"] == len(test_rows) - 2
+
+
+def test_near_duplicates_clean_single_cell_splits_raise_nothing():
+    """Cells of one type are close by nature: random and donor-aware splits of a clean
+    single-cell cohort give no near-duplicate finding (the excess test, not a per-pair cut)."""
+    adata = _single_cell(seed=3)
+    donors = adata.obs["donor"].to_numpy()
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        random = np.where(rng.random(adata.n_obs) < 0.2, "test", "train")
+        assert L.check_near_duplicates(adata, random, seed=seed) == []
+    by_donor = np.where(np.isin(donors, ["D1", "D6"]), "test", "train")
+    assert L.check_near_duplicates(adata, by_donor) == []
+
+
+def test_near_duplicates_one_reuploaded_cell_is_found():
+    adata = _single_cell(seed=3)
+    split = np.where(np.random.default_rng(0).random(adata.n_obs) < 0.2, "test", "train")
+    X = adata.X.toarray()
+    test_row, train_row = np.flatnonzero(split == "test")[0], np.flatnonzero(split == "train")[7]
+    # a re-uploaded copy: the training cell's counts with a little noise (+1 on ~5% of genes)
+    X[test_row] = X[train_row] + np.random.default_rng(1).poisson(0.05, X.shape[1])
+    (f,) = L.check_near_duplicates(sp.csr_matrix(X), split)
+    assert f.subjects == [[str(test_row), str(train_row)]]
+    assert f.severity == Severity.WARNING
+    test = f.evidence["tests"]["test"]
+    assert test["p_value"] <= test["alpha"] == 0.01
+
+
+def test_near_duplicates_across_folds():
+    adata = _single_cell(seed=4, n_donors=4)
+    folds = np.arange(adata.n_obs) % 5
+    assert L.check_near_duplicates(adata, folds) == []
+    X = adata.X.toarray()
+    X[[1, 2]] = X[[10, 20]]  # fold 1 <- fold 0, fold 2 <- fold 0 (exact copies)
+    (f,) = L.check_near_duplicates(sp.csr_matrix(X), folds)
+    assert sorted(map(tuple, f.subjects)) == [("1", "10"), ("10", "1"), ("2", "20"), ("20", "2")]
+    assert f.evidence["per_split"] == {"0": 2, "1": 1, "2": 1}
+    assert set(f.evidence["tests"]) == {"0", "1", "2", "3", "4"}
+    assert all(t["alpha"] == 0.01 / 5 for t in f.evidence["tests"].values())
+
+
+def test_near_duplicate_test_keeps_its_false_alarm_rate():
+    """The ladder test on exchangeable draws (calibration and test from one distribution of
+    nearest-neighbour distances, power-law lower tail): rejections at most alpha."""
+    rng = np.random.default_rng(0)
+    alarms = 0
+    for _ in range(400):
+        draws = 0.2 * rng.uniform(0, 1, 700) ** (1 / 6)  # P(D <= t) ~ t^6 near 0
+        null = near_stats.null_closeness(draws[:560])
+        alarms += near_stats.excess_test(null, draws[560:]).p_value <= 0.05
+    assert alarms <= 0.05 * 400 + 2 * np.sqrt(0.05 * 0.95 * 400)  # 28: alpha + 2 SE
 
 
 def test_near_duplicates_bad_input(meta, bulk):
@@ -568,19 +633,25 @@ def test_preprocessing_before_split_planted(meta, bulk, scaler, kind):
     pooled = scaler.fit_transform(X)
     found = L.check_preprocessing_before_split(pooled, splits, name="expr.csv")
     (f,) = found
+    # a scaler fitted on the pooled samples fails the gate (error, as the README table says)
     assert (f.check, f.severity, f.evidence["kind"]) == (
         "leakage.preprocessing_before_split",
-        Severity.WARNING,
+        Severity.ERROR,
         kind,
     )
     n_cons = f.evidence["n_features_considered"]
     assert n_cons == 200
     assert f.evidence["n_pooled_exact"] == 200
     assert max(f.evidence["split_exact"].values()) < 0.95 * 200
+    assert "at most 0" not in f.message
     if kind == "standardised":
         assert f.evidence["split_exact"] == {"train": 0, "test": 0}
+        assert "exactly over all splits pooled, but none within any split (largest" in f.message
     else:
         assert f.evidence["range"] == [0.0, 1.0]
+        worst = max(f.evidence["split_exact"], key=f.evidence["split_exact"].get)
+        k = f.evidence["split_exact"][worst]
+        assert f"but only {k} of 200 " in f.message and f"within '{worst}'" in f.message
     # control: the same scaler fitted on train only
     train = splits == "train"
     fitted = scaler.fit(X[train])
@@ -601,6 +672,7 @@ def test_preprocessing_quantile_normalised_rows(meta, bulk):
     X = _quantile_normalise(_log_expr(bulk))
     (f,) = L.check_preprocessing_before_split(sp.csr_matrix(X), meta["split"], chunk_size=100)
     assert f.evidence["kind"] == "quantile_normalised_rows"
+    assert f.severity == Severity.WARNING  # a train-only reference leaves the same fingerprint
     assert f.evidence["n_identical"] == len(meta)
     assert f.evidence["per_split"] == meta["split"].value_counts().to_dict()
 

@@ -60,10 +60,15 @@ def test_declared_needs_params_and_severities():
     assert spec(L.DUPLICATE_SAMPLES).needs == ("features",)
     assert spec(L.DUPLICATE_SAMPLES).severities == ("info", "error")
     assert spec(L.NEAR_DUPLICATES).needs == ("features", "split")
-    assert "near_duplicate_similarity" in spec(L.NEAR_DUPLICATES).params
+    assert spec(L.NEAR_DUPLICATES).params == (
+        "near_duplicate_similarity",
+        "near_duplicate_alpha",
+        "seed",
+    )
     assert spec(L.METADATA_PREDICTS_LABEL).needs == ("labels",)
     assert "shortcut_score" in spec(L.METADATA_PREDICTS_LABEL).params
-    assert spec(L.PREPROCESSING_BEFORE_SPLIT).severities == ("warning",)
+    # pooled scaling fails the gate; quantile normalisation (undecidable) warns
+    assert spec(L.PREPROCESSING_BEFORE_SPLIT).severities == ("error", "warning")
 
 
 @pytest.mark.parametrize(
@@ -72,6 +77,7 @@ def test_declared_needs_params_and_severities():
         ("max_overlap_fraction", 0.0, [0, 0.5, 1], [-0.1, 1.5]),
         ("shortcut_score", 0.8, [0, 1], [1.01, -1]),
         ("near_duplicate_similarity", None, [-1, 0.99, 1], [1.5, -2]),
+        ("near_duplicate_alpha", 0.01, [1e-6, 0.05, 0.5], [0, 1, -0.1, 1.5]),
     ],
 )
 def test_parameters_are_declared_with_their_ranges(name, default, inside, outside):
@@ -89,6 +95,9 @@ def test_out_of_range_keywords_are_config_errors(meta):
     with pytest.raises(ConfigError, match=r"similarity must be a number in \[-1, 1\]") as exc:
         L.check_near_duplicates(np.ones((4, 3)), ["train"] * 4, similarity=3)
     assert exc.value.key == "near_duplicate_similarity"
+    with pytest.raises(ConfigError, match=r"alpha must be a number in \(0, 1\)") as exc:
+        L.check_near_duplicates(np.ones((4, 3)), ["train"] * 4, alpha=0)
+    assert exc.value.key == "near_duplicate_alpha"
 
 
 def test_pandera_methods_are_attached():
@@ -143,7 +152,10 @@ def test_feature_checks_that_cannot_run_say_so():
         "split holds 1 split(s) (train); needs >= 2"
     ]
     (reason,) = _not_checked(L.check_near_duplicates(rng.poisson(5.0, (3, 4)), two[9:12]))
-    assert reason.startswith("no split holds 2 samples to calibrate")
+    assert reason == (
+        "'train' holds 1 sample; the near-duplicate test needs >= 20 to calibrate "
+        "(pass similarity=... for a fixed threshold)"
+    )
     assert _not_checked(L.check_preprocessing_before_split(np.ones((20, 0)), two)) == [
         "the matrix has no features"
     ]

@@ -87,12 +87,14 @@ needs_snakemake = pytest.mark.needs_tool(
 )
 
 
-def _run_snakemake(workdir: Path, data: Path) -> subprocess.CompletedProcess:
+def _run_snakemake(
+    workdir: Path, data: Path, *, python: str | None = sys.executable, env: dict | None = None
+) -> subprocess.CompletedProcess:
     config = yaml.safe_load((SNAKEMAKE_DIR / "config.yaml").read_text())
     config.update(
         features=[str(data / "features.csv")],
         metadata=str(data / "metadata.csv"),
-        python=sys.executable,
+        python=python or "",
         extra="--no-probe",  # the probe is tested elsewhere; keep this run short
     )
     cfg = workdir / "config.yaml"
@@ -109,11 +111,12 @@ def _run_snakemake(workdir: Path, data: Path) -> subprocess.CompletedProcess:
             "--cores",
             "1",
             "--nocolor",
+            "--printshellcmds",
         ],
         capture_output=True,
         text=True,
         timeout=600,
-        env=_env(),
+        env=env or _env(),
         check=False,
     )
 
@@ -157,6 +160,52 @@ def test_snakemake_leaky_dataset_stops_before_training(tmp_path, datasets):
     assert [f["severity"] for f in leaks] == ["error"]
     assert leaks[0]["evidence"]["n_shared_groups"] == 6
     assert "leakage.group_overlap" in (results / "audit" / "audit.html").read_text()
+
+
+def _own_environment() -> dict[str, str]:
+    """Snakemake run from its own environment: only system folders on PATH, no PYTHONPATH."""
+    return {"PATH": f"/usr/bin{os.pathsep}/bin", "HOME": os.environ.get("HOME", "/tmp")}
+
+
+def _snakemake_has_biodata_guard() -> bool:
+    exe = _snakemake()
+    if exe is None:
+        return True
+    python = exe[0] if exe[0] == sys.executable else str(Path(exe[0]).with_name("python"))
+    if not Path(python).exists():
+        return True
+    probe = subprocess.run([python, "-c", "import biodata_guard"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.slow
+@needs_snakemake
+def test_snakemake_from_its_own_environment_finds_the_projects_python(tmp_path, datasets):
+    if _snakemake_has_biodata_guard():
+        pytest.skip("this snakemake runs in an environment that has biodata_guard")
+    venv_python = EXAMPLES.parent / ".venv" / "bin" / "python"
+    if not venv_python.exists():
+        pytest.skip("no .venv in the checkout (the quick start creates one)")
+    done = _run_snakemake(tmp_path, datasets["clean"], python=None, env=_own_environment())
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-4000:]
+    assert _rules_run(log) == ["audit", "train", "all"]
+    assert f"{os.path.abspath(venv_python)} -m biodata_guard audit" in log
+
+
+@pytest.mark.slow
+@needs_snakemake
+def test_snakemake_rule_exits_127_not_1_when_the_tool_cannot_start(tmp_path, datasets):
+    bare = _python_without_biodata_guard(tmp_path)
+    if bare is None:
+        pytest.skip("no Python without biodata_guard on this machine")
+    (tmp_path / "run").mkdir()
+    done = _run_snakemake(tmp_path / "run", datasets["clean"], python=str(bare / "python"))
+    log = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "returned non-zero exit status 127" in log
+    assert f"biodata_guard cannot start: {bare / 'python'} cannot import it" in log
+    assert _rules_run(log) == ["audit"]
 
 
 # --- Nextflow module ----------------------------------------------------------------------------
@@ -207,6 +256,67 @@ def test_nextflow_module_ships_nf_core_metadata():
     assert [next(iter(o)) for o in meta["output"]] == ["json", "html", "multiqc", "versions"]
     env = yaml.safe_load((MODULE.parent / "environment.yml").read_text())
     assert "pip" in env["dependencies"]
+
+
+def _env_pip_requirement() -> str:
+    env = yaml.safe_load((MODULE.parent / "environment.yml").read_text())
+    (pip,) = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
+    (requirement,) = pip
+    return requirement
+
+
+def test_nextflow_environment_installs_this_checkout_not_an_unpublished_release():
+    requirement = _env_pip_requirement()
+    assert "==" not in requirement  # biodata_guard is on no package index
+    # conda runs pip from the environment file's folder: the path is relative to it
+    root = (MODULE.parent / requirement).resolve()
+    assert root == EXAMPLES.parent
+    assert 'name = "biodata_guard"' in (root / "pyproject.toml").read_text()
+
+
+@pytest.mark.slow
+def test_pip_resolves_the_environment_requirement_from_the_module_folder():
+    # what conda does with the environment's pip section: pip, run from the file's folder
+    # (the build backend, setuptools, comes from the package index in pip's build isolation)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps",
+         "--disable-pip-version-check", _env_pip_requirement()],
+        cwd=MODULE.parent, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Would install biodata_guard-" in done.stdout
+
+
+def _python_without_biodata_guard(tmp_path: Path) -> Path | None:
+    """A folder whose ``python`` / ``python3`` cannot import biodata_guard (the system one)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        probe = subprocess.run(
+            [candidate, "-c", "import biodata_guard"], capture_output=True, check=False
+        ) if Path(candidate).exists() else None  # fmt: skip
+        if probe is not None and probe.returncode != 0:
+            folder = tmp_path / "bare"
+            folder.mkdir()
+            for name in ("python", "python3"):
+                (folder / name).symlink_to(candidate)
+            return folder
+    return None
+
+
+def test_nextflow_process_exits_127_when_the_tool_cannot_start(tmp_path, module_text):
+    bare = _python_without_biodata_guard(tmp_path)
+    if bare is None:
+        pytest.skip("no Python without biodata_guard on this machine")
+    script = _render_script(
+        module_text, meta_id="c", features=["f.csv"], metadata="m.csv", config=None, ext_args=""
+    )
+    (tmp_path / ".command.sh").write_text(script)
+    env = {"PATH": f"{bare}{os.pathsep}/usr/bin{os.pathsep}/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", ".command.sh"], cwd=tmp_path, capture_output=True,
+        text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 127, done.stderr
+    assert f"biodata_guard cannot start: {bare / 'python'} cannot import it" in done.stderr
 
 
 def test_nextflow_workflow_wires_the_gate():
@@ -294,8 +404,10 @@ def test_nextflow_script_renders_to_the_expected_command(module_text):
         config="audit.yaml",
         ext_args="--label-col y",
     )
-    first = script.split("\n\n")[0]
-    assert " ".join(first.replace("\\\n", " ").split()) == (
+    guard, command = script.split("\n\n")[:2]
+    assert guard.startswith("python -c 'import biodata_guard' 2>/dev/null || {")
+    assert guard.endswith(">&2; exit 127; }")
+    assert " ".join(command.replace("\\\n", " ").split()) == (
         "python -m biodata_guard audit --config audit.yaml --features a.csv --features b.h5ad "
         "--metadata m.csv --label-col y --format text --out - --format json --out s1.audit.json "
         "--format html --out s1.audit.html --format multiqc --out s1_mqc"
@@ -329,6 +441,80 @@ def test_nextflow_process_command_fails_the_task_on_leaky_data(tmp_path, dataset
     assert [f["check"] for f in report["findings"] if f["severity"] == "error"] == [
         "leakage.group_overlap"
     ]
+
+
+# --- pre-commit hooks ---------------------------------------------------------------------------
+
+HOOKS = EXAMPLES.parent / ".pre-commit-hooks.yaml"
+
+
+def _pre_commit() -> str | None:
+    return os.environ.get("BIODATA_GUARD_PRECOMMIT") or shutil.which("pre-commit")
+
+
+def _hooks() -> dict[str, dict]:
+    return {h["id"]: h for h in yaml.safe_load(HOOKS.read_text())}
+
+
+def test_pre_commit_hooks_run_the_cli_on_the_changed_files():
+    hooks = _hooks()
+    assert set(hooks) == {
+        "biodata-guard-audit", "biodata-guard-detect-units", "biodata-guard-detect-build",
+    }  # fmt: skip
+    for hook in hooks.values():
+        assert hook["language"] == "python" and hook["entry"].startswith("biodata-guard ")
+    audit = hooks["biodata-guard-audit"]
+    assert audit["pass_filenames"] is False and audit["args"] == ["--config", "audit.yaml"]
+    files = {h: re.compile(hooks[h]["files"]) for h in hooks}
+    assert files["biodata-guard-audit"].search("data/counts.csv.gz")
+    assert files["biodata-guard-audit"].search("audit.yaml")
+    assert files["biodata-guard-detect-build"].search("calls/variants.vcf.gz")
+    assert not files["biodata-guard-detect-build"].search("samples.csv")
+    assert files["biodata-guard-detect-units"].search("cells.h5ad")
+
+
+def _hook_command(hook: dict, args: list[str], files: list[str]) -> list[str]:
+    """The command pre-commit runs: entry, then args, then (if passed) the file names."""
+    entry = hook["entry"].split()
+    assert entry[0] == "biodata-guard"  # the console script of pyproject.toml
+    passed = files if hook.get("pass_filenames", True) else []
+    return [sys.executable, "-m", "biodata_guard", *entry[1:], *args, *passed]
+
+
+@pytest.mark.slow
+def test_the_hooks_commands_gate_the_commit(tmp_path):
+    from conftest import DEMO
+
+    hooks = _hooks()
+    build = hooks["biodata-guard-detect-build"]
+    vcf = str(DEMO / "data" / "variants.vcf")
+    wrong = subprocess.run(
+        _hook_command(build, ["--expected-build", "GRCh38"], [vcf]), capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert wrong.returncode == 1 and "build.unexpected" in wrong.stdout
+    right = subprocess.run(
+        _hook_command(build, ["--expected-build", "GRCh37"], [vcf]), capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert right.returncode == 0, right.stdout + right.stderr
+    audit = hooks["biodata-guard-audit"]
+    demo = subprocess.run(
+        _hook_command(audit, ["--config", str(DEMO / "audit.yaml"), "--no-probe"], ["x.csv"]),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert demo.returncode == 1 and "leakage.group_overlap" in demo.stdout
+
+
+@pytest.mark.needs_tool(
+    _pre_commit() is not None,
+    "pre-commit not found: set BIODATA_GUARD_PRECOMMIT or pip install pre-commit",
+)
+def test_pre_commit_accepts_the_hooks_manifest():
+    done = subprocess.run(
+        [_pre_commit(), "validate-manifest", str(HOOKS)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 # --- examples/loader.py -------------------------------------------------------------------------

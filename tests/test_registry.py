@@ -40,11 +40,18 @@ ADDED_IDS = {
     "balance.single_class",
     "balance.unassigned_split",
     "build.off_by_one",
+    "build.malformed_rows",
+    "build.stale_header",
     "schema.failure",
-}
+    "waivers.stale",  # issue 21: a waiver that matched no finding
+    # features (issue 20): the DESIGN.md four, plus the AnnData structure checks
+    "features.id_type", "features.mixed_ids", "features.duplicates", "features.mismatch",
+    "features.raw_mismatch", "features.matrix_roles", "features.log1p_marker",
+}  # fmt: skip
 PACKAGE = Path(biodata_guard.__file__).parent
 ID_LITERAL = re.compile(
-    r"(?:alignment|leakage|build|units|balance|replicates|batch|probe|input|schema|features)"
+    r"(?:alignment|leakage|build|units|balance|replicates|batch|probe|input|schema|features"
+    r"|waivers)"
     r"\.[a-z_]+"
 )
 

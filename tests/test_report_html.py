@@ -263,3 +263,55 @@ def test_the_demo_report_loads_in_chromium_with_every_section_and_plot(tmp_path,
     img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     train_blue = (np.abs(img - np.array((0x1F, 0x77, 0xB4))).sum(axis=2) <= 6).sum()
     assert train_blue > 5000  # the bars of the class-count and group-overlap plots
+
+
+# --- issue 21: folded evidence, full class names, one chance line per probe target -------------
+
+
+def test_evidence_starts_folded_with_its_key_figures_in_the_summary(page):
+    assert "<details open" not in page
+    assert ('<details><summary>Evidence: <span class="peek">n_shared_groups 14') in page
+
+
+def _captured(monkeypatch) -> list:
+    figures = []
+
+    def keep(fig, **_):
+        figures.append(fig)
+        return "data:image/png;base64,AA=="
+
+    monkeypatch.setattr(_plots, "to_data_uri", keep)
+    return figures
+
+
+def test_long_class_names_are_wrapped_not_cut(monkeypatch):
+    figures = _captured(monkeypatch)
+    long = "Crohn's disease, stricturing phenotype"
+    _plots.plots_for("balance", {"class_counts": {"train": {long: 40, "control": 200},
+                                                 "test": {long: 10, "control": 50}}})  # fmt: skip
+    (fig,) = figures
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert "Crohn's disease,\nstricturing\nphenotype" in ticks
+    assert all("…" not in t for t in ticks)
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert "Crohn's disease,\nstricturing\nphenotype" in legend
+
+
+def test_each_probe_target_gets_its_own_chance_line(monkeypatch):
+    figures = _captured(monkeypatch)
+    acc = {"batch": [0.6, 0.62, 0.58], "label": [0.7, 0.72], "chance": {"batch": 0.25,
+                                                                       "label": 0.5}}  # fmt: skip
+    _plots.plots_for("probe", {"fold_accuracy": acc})
+    (fig,) = figures
+    ax = fig.axes[0]
+    chance_lines = [
+        (line.get_xdata()[0], tuple(line.get_ydata())) for line in ax.lines
+        if line.get_linestyle() == "--"
+    ]  # fmt: skip
+    assert chance_lines == [(0.25, (-0.4, 0.4)), (0.5, (0.6, 1.4))]
+    texts = [t.get_text() for t in ax.texts]
+    assert "chance 0.25" in texts and "chance 0.50" in texts
+    # a single chance value is drawn only when it can belong to one target alone
+    figures.clear()
+    _plots.plots_for("probe", {"fold_accuracy": {**acc, "chance": 0.25}})
+    assert [x for x in figures[0].axes[0].lines if x.get_linestyle() == "--"] == []

@@ -56,7 +56,12 @@ def test_general_stats_counts_findings_per_input(written):
         "labels.csv": {"bg_errors": 0, "bg_warnings": 1, "bg_info": 1},
         "variants.vcf": {"bg_errors": 0, "bg_warnings": 0, "bg_info": 1},
     }
-    assert [next(iter(c)) for c in gs["pconfig"]] == ["bg_errors", "bg_warnings", "bg_info"]
+    assert [next(iter(c)) for c in gs["pconfig"]] == [
+        "bg_errors",
+        "bg_warnings",
+        "bg_info",
+        "bg_waived",
+    ]
 
 
 def test_summary_bargraph_by_group_and_severity(written):

@@ -6,6 +6,8 @@ import scipy.sparse as sp
 
 from biodata_guard import alignment
 from biodata_guard._context import AuditContext, FeatureInput
+from biodata_guard.alignment._sex_atlas import GTEX_MIDPOINTS, atlas_scores
+from biodata_guard.alignment._sex_inference import Y_GENES
 from biodata_guard.config import AuditConfig
 from biodata_guard.errors import InputError
 from biodata_guard.io.matrix import as_matrix
@@ -38,6 +40,15 @@ def expression(n=200, *, seed=0, sex_effect=True, versioned=False):
     return X, reported, truth
 
 
+def _atlas_score(X):
+    """The per-sample score, written out: each chrY gene's log count (prior 2) against XIST's,
+    centred on its GTEx v8 midpoint, averaged over the five genes."""
+    ensembl = dict(alignment.SEX_GENES)
+    log = np.log(X[list(ensembl.values())] + 2.0)
+    centred = [log[ensembl[g]] - log[ensembl["XIST"]] - GTEX_MIDPOINTS[g] for g in Y_GENES]
+    return sum(centred) / len(centred)
+
+
 def test_five_swapped_of_200_are_found_exactly():
     X, reported, truth = expression()
     (f,) = alignment.check_sex_concordance(
@@ -48,21 +59,19 @@ def test_five_swapped_of_200_are_found_exactly():
     assert f.input == "samples.csv"
     assert f.subjects == ids
     ev = f.evidence
-    assert (ev["n_discordant"], ev["n_compared"], ev["n_samples"]) == (5, 200, 200)
-    assert (ev["n_uncertain"], ev["n_reported_unknown"]) == (0, 0)
+    # 6 shallow female libraries (XIST 45-75 counts) sit between the GTEx v8 thresholds
+    assert (ev["n_discordant"], ev["n_compared"], ev["n_samples"]) == (5, 194, 200)
+    assert (ev["n_uncertain"], ev["n_reported_unknown"]) == (6, 0)
     assert ev["n_reported_female"] == int((reported == "female").sum())
     assert ev["genes"] == {s: [e] for s, e in alignment.SEX_GENES.items()}
-    assert ev["transform"] == "log counts per million (per-sample totals, prior count 2)"
+    assert ev["method"] == "atlas" and ev["n_clear"] == 194
+    assert (ev["female_at_most"], ev["male_at_least"]) == (-2.5, 2.5)
+    assert ev["transform"].startswith("log per million (per-sample totals, prior count 2)")
     assert ev["reported"] == {i: reported[i] for i in ids}
     assert ev["inferred"] == {i: truth[i] for i in ids}
-    # the score: mean log-CPM (prior count 2) of the chrY genes minus that of XIST
-    cpm = np.log((X.to_numpy() + 2) / X.sum(axis=1).to_numpy()[:, None] * 1e6)
-    cpm = pd.DataFrame(cpm, index=X.index, columns=X.columns)
-    ensembl = dict(alignment.SEX_GENES)
-    score = cpm[[ensembl[g] for g in alignment.Y_GENES]].mean(axis=1) - cpm[ensembl["XIST"]]
-    assert ev["scores"] == pytest.approx({i: score[i] for i in ids}, rel=1e-5)
-    assert ev["separation"] > 10
-    assert f.message.startswith("samples.csv, sex: 5 of 200 (2.5%) samples' reported sex ")
+    score = _atlas_score(X)
+    assert ev["scores"] == pytest.approx({i: score[i] for i in ids}, rel=1e-6)
+    assert f.message.startswith("samples.csv, sex: 5 of 194 (2.58%) samples' reported sex ")
     assert "S003 (reported " in f.message
 
 
@@ -95,14 +104,31 @@ def test_sparse_anndata_and_versioned_ids_give_the_same_calls():
     )
 
 
-@pytest.mark.parametrize("units", ["tpm", "log1p", "zscore", "symbols"])
-def test_units_do_not_matter(units):
+#: Transcript lengths (kb) of the six sex genes for the TPM case: XIST is the longest.
+SEX_GENE_KB = {"XIST": 19.3, "RPS4Y1": 0.9, "DDX3Y": 4.5, "KDM5D": 5.6, "UTY": 8.0, "EIF1AY": 1.8}
+
+
+@pytest.mark.parametrize(
+    ("units", "method"),
+    [
+        ("tpm", "atlas"),
+        ("cpm", "atlas"),
+        ("log1p", "clusters"),
+        ("zscore", "clusters"),
+        ("symbols", "atlas"),
+    ],
+)
+def test_units_do_not_matter(units, method):
     X, reported, _ = expression(seed=3)
     values = X.to_numpy(dtype=np.float64)
     if units == "tpm":
         lengths = np.random.default_rng(0).uniform(500, 5000, X.shape[1])
+        for symbol, ensembl in alignment.SEX_GENES.items():
+            lengths[X.columns.get_loc(ensembl)] = SEX_GENE_KB[symbol] * 1000
         rpk = values / lengths
         values = rpk / rpk.sum(axis=1, keepdims=True) * 1e6
+    elif units == "cpm":
+        values = values / values.sum(axis=1, keepdims=True) * 1e6
     elif units == "log1p":
         values = np.log1p(values / values.sum(axis=1, keepdims=True) * 1e4)
     elif units == "zscore":
@@ -116,13 +142,19 @@ def test_units_do_not_matter(units):
         pd.DataFrame(values, index=X.index, columns=columns), reported
     )
     assert f.subjects == [f"S{i:03d}" for i in SWAPPED]
+    assert f.evidence["method"] == method
     expected = {
-        "tpm": "log1p",
+        "tpm": "log per million (per-sample totals, prior 0.1 per million); per-sample GTEx v8 "
+        "thresholds (female <= -2.5, male >= 5.6 allowing for length-normalised values)",
         "log1p": "none (log or scaled values)",
         "zscore": "none (log or scaled values)",
-        "symbols": "log counts per million (per-sample totals, prior count 2)",
-    }[units]
-    assert f.evidence["transform"] == expected
+    }
+    expected["cpm"] = expected["tpm"]
+    expected["symbols"] = (
+        "log per million (per-sample totals, prior count 2); per-sample GTEx v8 thresholds "
+        "(female <= -2.5, male >= 2.5)"
+    )
+    assert f.evidence["transform"] == expected[units]
 
 
 def test_only_chromosome_y_genes_still_work():
@@ -144,8 +176,8 @@ def test_genes_absent_report_nothing():
 
 def test_weak_signal_warns_when_both_sexes_are_reported():
     X, reported, _ = expression(seed=6, sex_effect=False)
-    res = alignment.infer_sex(X)
-    assert res.status == "weak_signal" and res.separation < 4
+    res = alignment.infer_sex(X)  # XIST 60 vs chrY 20 counts in everyone: between the thresholds
+    assert res.status == "weak_signal" and res.method == "clusters" and res.separation < 4
     (f,) = alignment.check_sex_concordance(X, reported, sex_name="samples.csv")
     assert f.check == alignment.SEX_DISCORDANCE and f.severity == "warning"
     assert f.subjects == []
@@ -155,6 +187,11 @@ def test_weak_signal_warns_when_both_sexes_are_reported():
     assert "cannot be verified" in f.message
     # a reported single-sex cohort is expected to be unimodal: nothing to say
     assert alignment.check_sex_concordance(X, pd.Series("F", index=X.index)) == []
+    # a small cohort (no cluster fit) says how many samples had a clear call
+    (g,) = alignment.check_sex_concordance(X.iloc[:8], reported.iloc[:8])
+    assert g.severity == "warning" and g.evidence["method"] == "atlas"
+    assert (g.evidence["n_clear"], g.evidence["min_samples"]) == (0, 4)
+    assert "0 of 8 samples of " in g.message and "needs >= 4" in g.message
 
 
 def test_intermediate_samples_are_uncertain_not_discordant():
@@ -166,9 +203,8 @@ def test_intermediate_samples_are_uncertain_not_discordant():
     res = alignment.infer_sex(X)
     assert res.inferred[female] == "uncertain"
     (f,) = alignment.check_sex_concordance(X, reported)
-    assert female not in f.subjects and f.evidence["n_uncertain"] == 1
-    assert f.evidence["uncertain_samples"] == [female]
-    assert f.evidence["n_compared"] == 199
+    assert female not in f.subjects and female in f.evidence["uncertain_samples"]
+    assert f.evidence["n_compared"] + f.evidence["n_uncertain"] == 200
 
 
 def test_reported_sex_spellings_are_normalised():
@@ -240,3 +276,39 @@ def test_backed_h5ad_keeps_only_the_sex_columns(tmp_path):
     assert f.subjects == [f"S{i:03d}" for i in SWAPPED]
     assert f.evidence == alignment.check_sex_concordance(X, reported)[0].evidence
     backed.file.close()
+
+
+def test_four_samples_with_a_clear_signal_are_checked():
+    X, _, truth = expression(seed=12)
+    clear = alignment.infer_sex(X).inferred.isin(["female", "male"])
+    four = X.index[clear.to_numpy()][:4]
+    swapped = truth.copy()
+    swapped[four[0]] = "male" if truth[four[0]] == "female" else "female"
+    (f,) = alignment.check_sex_concordance(X.loc[four], swapped[four])
+    assert f.subjects == [four[0]]
+    assert (f.evidence["n_compared"], f.evidence["method"]) == (4, "atlas")
+    assert alignment.check_sex_concordance(X.loc[four], truth[four]) == []
+    assert alignment.infer_sex(X.loc[four[:3]]).status == "too_few_samples"
+
+
+def test_shallow_libraries_fall_back_to_the_two_cluster_fit():
+    """Single cells: a few XIST / RPS4Y1 counts each, too few for a per-sample call; with
+    enough cells the cohort's scores are clustered instead."""
+    rng = np.random.default_rng(13)
+    n = 400
+    male = rng.random(n) < 0.5
+    X = pd.DataFrame(rng.poisson(2.0, (n, 300)), columns=gene_names(300))
+    X["XIST"] = rng.poisson(np.where(male, 0.02, 6.0))
+    X["RPS4Y1"] = rng.poisson(np.where(male, 6.0, 0.02))
+    res = alignment.infer_sex(X)
+    assert res.method == "clusters" and res.status == "ok"
+    assert (res.inferred[male] != "female").all() and (res.inferred[~male] != "male").all()
+
+
+def test_per_million_values_need_the_length_margin_for_a_male_call():
+    # length-normalised values raise every chrY-vs-XIST contrast (XIST is the longest gene):
+    # a female at the GTEx v8 edge can look male in TPM, so a male call needs 2.5 + 3.1
+    genes = {"XIST": np.array([5.0, 0.2]), "RPS4Y1": np.array([10.0, 100.0])}
+    res = atlas_scores(genes, np.array([1e6, 1e6]), counts=False)
+    assert res.calls(pd.Index(["a", "b"])).tolist() == ["uncertain", "male"]
+    assert (res.female_at_most, res.male_at_least) == (-2.5, 5.6)

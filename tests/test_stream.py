@@ -123,7 +123,7 @@ def test_statistics_do_not_depend_on_the_sub_block_size(monkeypatch, sparse):
         }
         shared_pass(view, accs, chunk_size=40)
         scan, moments = view.memo["scan"], view.memo["moments"]
-        return [scan.S, scan.sumsq, scan.mx, scan.f_sum, scan.raw["grid_m"],
+        return [scan.S, scan.sumsq, scan.mx, scan.f_sum, scan.raw["grid"],
                 scan.log["e"]["S"], view.memo["hash"].h1,
                 moments.total, moments.low, moments.high, moments.rows]  # fmt: skip
 

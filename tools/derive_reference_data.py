@@ -246,7 +246,22 @@ def _provenance(
     lines += [f"- `{name}` {digest}" for name, digest in sorted(inputs.items())]
     lines += ["", "Outputs:", ""]
     lines += [f"- `{name}` {_sha256(data)}" for name, data in sorted(out.items())]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _other_sections()
+
+
+#: Sections of PROVENANCE.md written by this script; the others (other derivation scripts') are
+#: kept as they are.
+_OWN_SECTIONS = ("Files", "Checksums (SHA-256)")
+
+
+def _other_sections() -> str:
+    """The sections of the shipped PROVENANCE.md that other derivation scripts wrote."""
+    path = Path(__file__).resolve().parents[1] / "biodata_guard" / "data" / "PROVENANCE.md"
+    if not path.exists():
+        return ""
+    parts = path.read_text(encoding="utf-8").split("\n## ")[1:]
+    kept = [p for p in parts if p.splitlines()[0].strip() not in _OWN_SECTIONS]
+    return "".join("\n## " + p for p in kept)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from biodata_guard._format import MAX_SUBJECTS, fraction, preview, subjects
 from biodata_guard.alignment._sex_inference import (
     GENE_ID_COLUMNS,
     MAX_Z,
+    MIN_CLEAR_SAMPLES,
     MIN_SAMPLES,
     MIN_SEPARATION,
     SEX_GENES,
@@ -112,6 +113,22 @@ def _align_to(values: Any, ids: pd.Index, name: str, what: str) -> pd.Series:
     return pd.Series(arr, index=ids)
 
 
+def _weak_signal(res: SexInference, label: str, min_separation: float) -> str:
+    """Why the expression gives no calls (status ``weak_signal``), with the numbers."""
+    genes = ", ".join(res.genes)
+    if res.method == "atlas":
+        n_scored = int(np.isfinite(res.score.to_numpy(dtype=np.float64)).sum())
+        return (
+            f"{res.n_clear} of {n_scored} samples of {label} have a clear {genes} call "
+            f"(GTEx v8 thresholds: centred chrY-vs-XIST score <= {res.female_at_most:g} or >= "
+            f"{res.male_at_least:g}), needs >= {res.min_samples}"
+        )
+    return (
+        f"{genes} expression in {label} does not split into two sex clusters (separation "
+        f"{res.separation:.3g} < {min_separation:.3g} robust SDs)"
+    )
+
+
 def _unverifiable_finding(
     c: SexComparison, where: str, label: str, min_separation: float, sex_name: str
 ) -> Finding:
@@ -120,8 +137,7 @@ def _unverifiable_finding(
         SEX_DISCORDANCE,
         Severity.WARNING,
         f"{where}: the reported sex ({c.n_reported_female} female, {c.n_reported_male} male) "
-        f"cannot be verified: {', '.join(res.genes)} expression in {label} does not split into "
-        f"two sex clusters (separation {res.separation:.3g} < {min_separation:.3g} robust SDs)",
+        f"cannot be verified: {_weak_signal(res, label, min_separation)}",
         evidence={
             **res.evidence(),
             "min_separation": min_separation,
@@ -192,7 +208,7 @@ def _concordance_findings(
 
 
 def _not_checked_reason(
-    c: SexComparison, *, label: str, min_samples: int, min_separation: float, min_per_sex: int
+    c: SexComparison, *, label: str, min_separation: float, min_per_sex: int
 ) -> tuple[str, dict[str, Any]] | None:
     """Why :func:`_concordance_findings` compared nothing (with the figures), or None when it
     did (an empty result is then concordance)."""
@@ -206,20 +222,19 @@ def _not_checked_reason(
             {**figures, "n_features": c.n_features},
         )
     if res.status == "too_few_samples":
-        need = max(2, min_samples)
+        need = res.min_samples
         return (
             f"{n_scored} of {c.n_samples} samples of {label} have a sex-gene score, "
             f"needs >= {need}",
-            {**figures, "n_scored": n_scored, "min_samples": need},
+            {**figures, "n_scored": n_scored, "min_samples": need, "method": res.method},
         )
     sexes = {"n_reported_female": c.n_reported_female, "n_reported_male": c.n_reported_male}
     if res.status == "weak_signal":
         return (
-            f"{', '.join(res.genes)} expression in {label} does not split into two sex clusters "
-            f"(separation {res.separation:.3g} < {min_separation:.3g} robust SDs) and the "
-            f"reported sex ({c.n_reported_female} female, {c.n_reported_male} male) has fewer "
-            f"than {min_per_sex} samples of one sex, as a single-sex cohort would",
-            {**figures, **sexes, "separation": res.separation, "min_per_sex": min_per_sex},
+            f"{_weak_signal(res, label, min_separation)} and the reported sex "
+            f"({c.n_reported_female} female, {c.n_reported_male} male) has fewer than "
+            f"{min_per_sex} samples of one sex, as a single-sex cohort would",
+            {**figures, **sexes, **res.evidence(), "min_per_sex": min_per_sex},
         )
     if c.n_compared == 0:
         return (
@@ -239,6 +254,7 @@ def _compare(
     sex_name: str,
     sex_col: str,
     chunk_size: int,
+    min_clear_samples: int,
     min_samples: int,
     min_separation: float,
     max_z: float,
@@ -248,6 +264,7 @@ def _compare(
         view,
         gene_symbols=gene_symbols,
         chunk_size=chunk_size,
+        min_clear_samples=min_clear_samples,
         min_samples=min_samples,
         min_separation=min_separation,
         max_z=max_z,
@@ -265,6 +282,7 @@ def check_sex_concordance(
     sex_name: str = "metadata",
     sex_col: str = "sex",
     chunk_size: int = DEFAULT_CHUNK_ROWS,
+    min_clear_samples: int = MIN_CLEAR_SAMPLES,
     min_samples: int = MIN_SAMPLES,
     min_separation: float = MIN_SEPARATION,
     max_z: float = MAX_Z,
@@ -275,17 +293,21 @@ def check_sex_concordance(
 
     ``alignment.sex_discordance`` (error) lists the samples whose reported sex (normalised by
     :func:`normalise_sex`; unknown values are skipped) contradicts a confident call of
-    :func:`infer_sex` — the classic sign of swapped samples or a broken merge. Its evidence
-    holds each listed sample's score, reported and inferred sex; uncertain calls are counted
-    but never reported as discordant.
+    :func:`infer_sex` — the classic sign of swapped samples or a broken merge. Each sample is
+    called from its own expression when the values allow it (counts or linear-scale values
+    with XIST and a chrY gene: GTEx v8 thresholds), so a cohort of ``min_clear_samples`` (4)
+    samples with a clear call is checked; otherwise (log or scaled values, shallow libraries)
+    the cohort's scores are split into two clusters, which needs ``min_samples`` (10). The
+    evidence holds each listed sample's score, reported and inferred sex; uncertain calls are
+    counted but never reported as discordant.
 
-    When the expression does not separate into two clusters although the reported sex holds at
-    least ``min_per_sex`` samples of each sex, the check returns one ``alignment.sex_discordance``
+    When the expression gives no calls although the reported sex holds at least
+    ``min_per_sex`` samples of each sex, the check returns one ``alignment.sex_discordance``
     *warning* saying that the reported sex cannot be verified, and why. It returns ``[]`` when
-    none of the six genes is in the matrix, with fewer than ``min_samples`` scored samples, and
-    for a weak signal in a (reported) single-sex cohort: an absent finding then means "not
-    checked", never "concordant" (:func:`infer_sex` gives the status; the audit reports these
-    cases as ``not checked`` info findings).
+    none of the six genes is in the matrix, with too few scored samples, and for a weak signal
+    in a (reported) single-sex cohort: an absent finding then means "not checked", never
+    "concordant" (:func:`infer_sex` gives the status; the audit reports these cases as
+    ``not checked`` info findings).
 
     Parameters
     ----------
@@ -322,6 +344,7 @@ def check_sex_concordance(
         sex_name=sex_name,
         sex_col=sex_col,
         chunk_size=chunk_size,
+        min_clear_samples=min_clear_samples,
         min_samples=min_samples,
         min_separation=min_separation,
         max_z=max_z,
@@ -412,6 +435,7 @@ def audit_sex_concordance(ctx: AuditContext) -> list[Finding]:
         sex_name=ctx.samples_name,
         sex_col=col,
         chunk_size=cfg.chunk_size,
+        min_clear_samples=MIN_CLEAR_SAMPLES,
         min_samples=MIN_SAMPLES,
         min_separation=MIN_SEPARATION,
         max_z=MAX_Z,
@@ -423,7 +447,7 @@ def audit_sex_concordance(ctx: AuditContext) -> list[Finding]:
     )
     if found:
         return found
-    why = _not_checked_reason(c, label=fi.name, min_samples=MIN_SAMPLES, **limits)
+    why = _not_checked_reason(c, label=fi.name, **limits)
     if why is None:
         return []
     reason, figures = why

@@ -14,6 +14,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from biodata_guard.alignment._sex_atlas import (
+    PRIOR_COUNT,
+    AtlasCalls,
+    atlas_note,
+    atlas_scores,
+)
 from biodata_guard.errors import InputError
 from biodata_guard.io.matrix import DEFAULT_CHUNK_ROWS, MatrixView, as_matrix
 from biodata_guard.stats import robust_sd
@@ -33,8 +39,6 @@ SEX_GENES: Mapping[str, str] = MappingProxyType(
     }
 )
 Y_GENES = ("RPS4Y1", "DDX3Y", "KDM5D", "UTY", "EIF1AY")
-#: Prior count added to raw counts before log-CPM (as edgeR's ``cpm(log=TRUE)``).
-PRIOR_COUNT = 2.0
 #: AnnData ``.var`` columns that may hold gene symbols or Ensembl ids, in the order tried.
 GENE_ID_COLUMNS = (
     "gene_symbols",
@@ -48,8 +52,10 @@ GENE_ID_COLUMNS = (
     "ensembl_id",
     "feature_id",
 )
-#: Defaults of :func:`infer_sex`: fewest scored samples, least separation of the two clusters
+#: Defaults of :func:`infer_sex`: fewest samples with a clear per-sample (GTEx v8 threshold)
+#: call; fewest scored samples for the two-cluster fit, least separation of the two clusters
 #: (pooled robust SDs), furthest a confident call may sit from its cluster (robust SDs).
+MIN_CLEAR_SAMPLES = 4
 MIN_SAMPLES = 10
 MIN_SEPARATION = 4.0
 MAX_Z = 4.0
@@ -122,18 +128,30 @@ class SexInference:
     status
         ``"ok"``; ``"genes_absent"`` (none of the six genes is in the matrix);
         ``"too_few_samples"`` (fewer than ``min_samples`` scored samples); ``"weak_signal"``
-        (the scores do not split into two clusters ``min_separation`` spreads apart: a
-        single-sex cohort, filtered or unexpressed genes). Only ``"ok"`` has calls.
+        (fewer than ``min_samples`` samples with a clear per-sample call, or scores that do not
+        split into two clusters ``min_separation`` spreads apart: a single-sex cohort, shallow
+        libraries, filtered or unexpressed genes). Only ``"ok"`` has calls.
+    method
+        ``"atlas"`` (each sample against GTEx v8 thresholds, :mod:`._sex_atlas`) or
+        ``"clusters"`` (a two-cluster split of the cohort's scores).
     genes
         Symbol -> the matrix columns used for it.
     score
-        Per sample (index: sample id): mean chrY expression minus XIST expression on the
-        transformed scale (high = male); NaN when not computable.
+        Per sample (index: sample id): chrY expression against XIST (high = male; for
+        ``"atlas"`` centred on the GTEx v8 midpoints); NaN when not computable.
     inferred
-        Per sample: ``"female"``, ``"male"``, ``"uncertain"`` (further than ``max_z`` robust SDs
-        from its cluster towards the other) or ``<NA>`` (not scored).
+        Per sample: ``"female"``, ``"male"``, ``"uncertain"`` (between the two thresholds, or
+        further than ``max_z`` robust SDs from its cluster towards the other) or ``<NA>``
+        (not scored).
+    min_samples
+        The fewest samples the method needs (clear calls for ``"atlas"``, scored samples for
+        ``"clusters"``).
+    n_clear
+        Samples with a female or male call (``"atlas"``).
+    female_at_most, male_at_least
+        The per-sample thresholds (``"atlas"``).
     threshold, female_center, male_center, female_spread, male_spread, separation
-        The two-cluster split of the scores (:class:`ClusterSplit`).
+        The two-cluster split of the scores (:class:`ClusterSplit`, ``"clusters"``).
     transform
         How values were scaled before scoring.
     """
@@ -143,6 +161,11 @@ class SexInference:
     score: pd.Series
     inferred: pd.Series
     transform: str = ""
+    method: str = "clusters"
+    min_samples: int = MIN_SAMPLES
+    n_clear: int = 0
+    female_at_most: float = math.nan
+    male_at_least: float = math.nan
     threshold: float = math.nan
     female_center: float = math.nan
     male_center: float = math.nan
@@ -151,17 +174,29 @@ class SexInference:
     separation: float = math.nan
 
     def evidence(self) -> dict[str, Any]:
-        return {
+        out = {
             "status": self.status,
+            "method": self.method,
             "genes": dict(self.genes),
             "transform": self.transform,
-            "threshold": self.threshold,
-            "female_center": self.female_center,
-            "male_center": self.male_center,
-            "female_spread": self.female_spread,
-            "male_spread": self.male_spread,
-            "separation": self.separation,
+            "min_samples": self.min_samples,
         }
+        if self.method == "atlas":
+            out.update(
+                n_clear=self.n_clear,
+                female_at_most=self.female_at_most,
+                male_at_least=self.male_at_least,
+            )
+            return out
+        out.update(
+            threshold=self.threshold,
+            female_center=self.female_center,
+            male_center=self.male_center,
+            female_spread=self.female_spread,
+            male_spread=self.male_spread,
+            separation=self.separation,
+        )
+        return out
 
 
 class SexColumns:
@@ -194,10 +229,11 @@ def sex_columns_key(cols: np.ndarray) -> Hashable:
 
 def _read_sex_columns(
     view: MatrixView, cols: np.ndarray, chunk_size: int
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray, str]:
     """The given columns as a dense (n x len(cols)) array, read in row chunks (nothing else is
-    densified), and each row's total when the columns look like raw counts (non-negative
-    integers)."""
+    densified), each row's total over all columns, and what the values are: ``"counts"``
+    (non-negative integers), ``"per_million"`` (other non-negative values reaching above 50:
+    CPM, TPM, FPKM, normalised counts) or ``"log"`` (log or scaled values)."""
     acc = accumulate(
         view,
         sex_columns_key(cols),
@@ -205,8 +241,12 @@ def _read_sex_columns(
         chunk_size=chunk_size,
     )
     finite = acc.values[np.isfinite(acc.values)]
-    counts = bool(finite.size) and finite.min() >= 0 and np.all(finite == np.round(finite))
-    return acc.values, acc.totals if counts else None
+    non_negative = bool(finite.size) and finite.min() >= 0
+    if non_negative and np.all(finite == np.round(finite)):
+        return acc.values, acc.totals, "counts"
+    if non_negative and finite.max() > 50:
+        return acc.values, acc.totals, "per_million"
+    return acc.values, acc.totals, "log"
 
 
 def sex_gene_columns(view: MatrixView, gene_symbols: Any) -> dict[str, list[int]]:
@@ -230,30 +270,33 @@ def columns_of(found: dict[str, list[int]]) -> np.ndarray:
     return np.array(sorted({i for hits in found.values() for i in hits}), dtype=np.int64)
 
 
-def _log_scale(values: np.ndarray, totals: np.ndarray | None) -> tuple[np.ndarray, str]:
+def _log_scale(values: np.ndarray, totals: np.ndarray, kind: str) -> tuple[np.ndarray, str]:
     """The sex-gene values on a log scale, and how they were scaled."""
-    finite = values[np.isfinite(values)]
-    if totals is not None:
+    if kind == "counts":
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(totals > 0, 1e6 / totals, np.nan)
         values = np.log((values + PRIOR_COUNT) * scale[:, None])
         return values, f"log counts per million (per-sample totals, prior count {PRIOR_COUNT:g})"
-    if finite.size and finite.min() >= 0 and finite.max() > 50:
+    if kind == "per_million":
         return np.log1p(values), "log1p"
     return values, "none (log or scaled values)"
 
 
-def _sex_scores(values: np.ndarray, found: dict[str, list[int]], cols: np.ndarray) -> np.ndarray:
-    """Per sample: mean chrY-gene value minus the XIST value (each gene the mean of its
-    columns; either part alone when the other is absent)."""
+def _per_gene(values: np.ndarray, found: dict[str, list[int]], cols: np.ndarray) -> dict:
+    """Symbol -> the mean of its columns, per sample."""
     where = {int(c): j for j, c in enumerate(cols)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
-        per_gene = {
-            sym: np.nanmean(values[:, [where[i] for i in found[sym]]], axis=1) for sym in found
-        }
+        return {sym: np.nanmean(values[:, [where[i] for i in found[sym]]], axis=1) for sym in found}
+
+
+def _sex_scores(per_gene: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Per sample: mean chrY-gene value minus the XIST value (log scale; either part alone
+    when the other is absent)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
         y_part = [per_gene[g] for g in Y_GENES if g in per_gene]
-        score = np.zeros(values.shape[0])
+        score = np.zeros(n)
         if y_part:
             score += np.nanmean(np.column_stack(y_part), axis=1)
         if "XIST" in per_gene:
@@ -326,11 +369,74 @@ def _calls(score: np.ndarray, split: ClusterSplit, max_z: float, index: pd.Index
     return pd.Series(call, index=index).astype("string")
 
 
+def _atlas_inference(
+    atlas: AtlasCalls,
+    genes: Mapping[str, list[str]],
+    kind: str,
+    index: pd.Index,
+    *,
+    min_clear_samples: int,
+    min_samples: int,
+) -> SexInference | None:
+    """The per-sample (GTEx v8 threshold) inference; None when too few samples have a clear
+    call but enough are scored for the two-cluster fit (e.g. shallow single-cell libraries)."""
+    n_scored = int(np.isfinite(atlas.score).sum())
+    clear = atlas.n_clear >= min_clear_samples
+    if not clear and n_scored >= min_samples:
+        return None
+    prior = "prior count 2" if kind == "counts" else "prior 0.1 per million"
+    base = {
+        "genes": MappingProxyType(dict(genes)),
+        "score": pd.Series(atlas.score, index=index, dtype=np.float64),
+        "transform": f"log per million (per-sample totals, {prior}); {atlas_note(atlas)}",
+        "method": "atlas",
+        "min_samples": min_clear_samples,
+        "n_clear": atlas.n_clear,
+        "female_at_most": atlas.female_at_most,
+        "male_at_least": atlas.male_at_least,
+    }
+    if clear:
+        return SexInference("ok", inferred=atlas.calls(index), **base)
+    none = pd.Series(pd.NA, index=index, dtype="string")
+    status = "too_few_samples" if n_scored < min_clear_samples else "weak_signal"
+    return SexInference(status, inferred=none, **base)
+
+
+def _cluster_inference(
+    values: np.ndarray,
+    totals: np.ndarray,
+    kind: str,
+    found: dict[str, list[int]],
+    cols: np.ndarray,
+    base: dict[str, Any],
+    *,
+    min_samples: int,
+    min_separation: float,
+    max_z: float,
+) -> SexInference:
+    """The two-cluster inference on the cohort's log-scale scores."""
+    logged, transform = _log_scale(values, totals, kind)
+    score = _sex_scores(_per_gene(logged, found, cols), len(values))
+    index = base["score"].index
+    base = {**base, "score": pd.Series(score, index=index, dtype=np.float64)}
+    base.update(transform=transform, min_samples=max(2, min_samples))
+    ok = np.isfinite(score)
+    none = pd.Series(pd.NA, index=index, dtype="string")
+    if ok.sum() < max(2, min_samples):
+        return SexInference("too_few_samples", inferred=none, **base)
+    split = split_clusters(np.sort(score[ok]))
+    if not split.separation >= min_separation:
+        return SexInference("weak_signal", inferred=none, **base, **dataclasses.asdict(split))
+    inferred = _calls(score, split, max_z, index)
+    return SexInference("ok", inferred=inferred, **base, **dataclasses.asdict(split))
+
+
 def infer_sex(
     X: Any,
     *,
     gene_symbols: Any = None,
     chunk_size: int = DEFAULT_CHUNK_ROWS,
+    min_clear_samples: int = MIN_CLEAR_SAMPLES,
     min_samples: int = MIN_SAMPLES,
     min_separation: float = MIN_SEPARATION,
     max_z: float = MAX_Z,
@@ -338,15 +444,24 @@ def infer_sex(
     """Infer each sample's sex from XIST and chrY-gene expression.
 
     Only the sex-gene columns are kept (read chunk by chunk; a sparse or backed matrix is never
-    densified). Values are put on a log scale whatever the units: raw counts (non-negative
-    integers) become log counts per million with a prior count of 2 (edgeR's ``cpm(log=TRUE)``
-    default, which keeps zero-or-one-count noise from spreading the clusters), scaled by each
-    sample's total over all genes; other non-negative values above 50 (TPM, CPM ...) are
-    log1p-transformed; log or scaled values are used as they are. The score is the mean
-    chrY-gene value minus the XIST value (either part alone when the other is absent). The
-    scores are split into two clusters (exact 1-D two-means); the upper one is male. A score
-    further than ``max_z`` robust SDs from its cluster's median towards the other cluster is
-    ``"uncertain"``.
+    densified), with each sample's total over all columns.
+
+    *Per sample* (``method="atlas"``), when the values are read counts or other non-negative
+    values on a linear scale (CPM, TPM, FPKM, normalised counts) and both XIST and a chrY gene
+    are present: each chrY gene's log level relative to the library size is compared with
+    XIST's in the same sample, centred on GTEx v8 midpoints and averaged; the sample is
+    ``"female"`` or ``"male"`` beyond the GTEx v8 thresholds (see
+    ``biodata_guard.alignment._sex_atlas``) and ``"uncertain"`` in between. No cohort is
+    needed: ``min_clear_samples`` samples with a clear call make the inference ``"ok"``.
+
+    *From the cohort* (``method="clusters"``), for log or scaled values, a single kind of sex
+    gene, or shallow libraries (fewer than ``min_clear_samples`` clear per-sample calls) with at
+    least ``min_samples`` samples: counts become log counts per million with a prior count of
+    2 (edgeR's ``cpm(log=TRUE)``), other non-negative values above 50 are log1p-transformed, log
+    or scaled values are used as they are. The score is the mean chrY-gene value minus the
+    XIST value (either part alone when the other is absent), split into two clusters (exact 1-D
+    two-means); the upper one is male, and a score further than ``max_z`` robust SDs from its
+    cluster's median towards the other cluster is ``"uncertain"``.
 
     Parameters
     ----------
@@ -355,8 +470,11 @@ def infer_sex(
     gene_symbols
         Optional gene symbols / Ensembl ids aligned with the columns (e.g.
         ``adata.var["feature_name"]``), matched in addition to the column names.
+    min_clear_samples
+        Per-sample method: fewer clear calls give ``"weak_signal"`` (``"too_few_samples"``
+        when fewer samples are scored at all), unless the cohort is large enough to cluster.
     min_samples
-        Fewer scored samples give ``status="too_few_samples"``.
+        Cluster method: fewer scored samples give ``status="too_few_samples"``.
     min_separation
         Cluster medians closer than this many pooled robust SDs give ``status="weak_signal"``.
     max_z
@@ -366,34 +484,45 @@ def infer_sex(
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> male = np.arange(40) % 2 == 0
+    >>> male = np.arange(6) % 2 == 0
     >>> X = pd.DataFrame({"XIST": rng.poisson(np.where(male, 1, 300)),
     ...                   "RPS4Y1": rng.poisson(np.where(male, 200, 0.5)),
-    ...                   "GAPDH": rng.poisson(1000, 40)})
+    ...                   "GAPDH": rng.poisson(1000, 6)})
     >>> res = infer_sex(X)
-    >>> res.status, int((res.inferred == "male").sum())
-    ('ok', 20)
+    >>> res.status, res.method, res.inferred.tolist()
+    ('ok', 'atlas', ['male', 'female', 'male', 'female', 'male', 'female'])
     """
     view = as_matrix(X)
     found = sex_gene_columns(view, gene_symbols)
     genes = {sym: [str(view.var_names[i]) for i in found[sym]] for sym in SEX_GENES if sym in found}
-    none = pd.Series(pd.NA, index=view.obs_names, dtype="string")
     if not found:
         empty = pd.Series(np.nan, index=view.obs_names, dtype=np.float64)
+        none = pd.Series(pd.NA, index=view.obs_names, dtype="string")
         return SexInference("genes_absent", MappingProxyType(genes), empty, none)
     cols = columns_of(found)
-    values, transform = _log_scale(*_read_sex_columns(view, cols, chunk_size))
-    score = _sex_scores(values, found, cols)
-    base = {
-        "genes": MappingProxyType(genes),
-        "score": pd.Series(score, index=view.obs_names, dtype=np.float64),
-        "transform": transform,
-    }
-    ok = np.isfinite(score)
-    if ok.sum() < max(2, min_samples):
-        return SexInference("too_few_samples", inferred=none, **base)
-    split = split_clusters(np.sort(score[ok]))
-    if not split.separation >= min_separation:
-        return SexInference("weak_signal", inferred=none, **base, **dataclasses.asdict(split))
-    inferred = _calls(score, split, max_z, view.obs_names)
-    return SexInference("ok", inferred=inferred, **base, **dataclasses.asdict(split))
+    values, totals, kind = _read_sex_columns(view, cols, chunk_size)
+    if kind != "log":
+        atlas = atlas_scores(_per_gene(values, found, cols), totals, counts=kind == "counts")
+        if atlas is not None:
+            res = _atlas_inference(
+                atlas,
+                genes,
+                kind,
+                view.obs_names,
+                min_clear_samples=min_clear_samples,
+                min_samples=min_samples,
+            )
+            if res is not None:
+                return res
+    base = {"genes": MappingProxyType(genes), "score": pd.Series(np.nan, index=view.obs_names)}
+    return _cluster_inference(
+        values,
+        totals,
+        kind,
+        found,
+        cols,
+        base,
+        min_samples=min_samples,
+        min_separation=min_separation,
+        max_z=max_z,
+    )

@@ -1,14 +1,16 @@
-"""Genome build: GRCh37 vs GRCh38 detection, build mismatches, contig naming, coordinate bounds."""
+"""Genome build: GRCh37 vs GRCh38 calls weighed by evidence, build mismatches, stale headers,
+malformed rows, contig naming, coordinate bounds."""
 
 from __future__ import annotations
 
 from biodata_guard.build._audit import audit_build
 from biodata_guard.build._bounds import OUT_OF_BOUNDS, check_out_of_bounds
 from biodata_guard.build._call import DETECTED, UNDETERMINED, UNEXPECTED, check_build
-from biodata_guard.build._detect import BuildCall, detect_build
+from biodata_guard.build._detect import BuildCall, detect_build, detect_builds
 from biodata_guard.build._mismatch import MISMATCH, check_build_mismatch
 from biodata_guard.build._naming import CONTIG_NAMING, check_contig_naming
 from biodata_guard.build._off_by_one import OFF_BY_ONE, check_off_by_one
+from biodata_guard.build._quality import MALFORMED_ROWS, STALE_HEADER
 from biodata_guard.build._reference import BUILDS as BUILDS  # re-exported
 from biodata_guard.build._signals import SIGNALS as SIGNALS  # re-exported
 from biodata_guard.registry import declare_group
@@ -22,6 +24,7 @@ __all__ = [
     "check_off_by_one",
     "check_out_of_bounds",
     "detect_build",
+    "detect_builds",
 ]
 
 CHECK_IDS = (
@@ -32,6 +35,8 @@ CHECK_IDS = (
     CONTIG_NAMING,
     OUT_OF_BOUNDS,
     OFF_BY_ONE,
+    MALFORMED_ROWS,
+    STALE_HEADER,
 )
 
 declare_group(

@@ -78,7 +78,7 @@ def _rows_finding(p: _Prepared, rows: np.ndarray, problem: str) -> Finding:
     return Finding(
         OUT_OF_BOUNDS,
         Severity.ERROR,
-        f"{p.name}, {p.coord_cols}: {fraction(len(rows), p.n)} rows {what} "
+        f"{p.where}: {fraction(len(rows), p.n)} rows {what} "
         f"({preview(_loci(p, rows), total=len(rows))})",
         evidence={"problem": problem, "n_rows": p.n, "n_affected": len(rows)},
         subjects=subjects(int(i) for i in rows),
@@ -95,7 +95,7 @@ def _past_end_finding(p: _Prepared, b: _Bounds, build: str | None) -> Finding:
     return Finding(
         OUT_OF_BOUNDS,
         Severity.ERROR,
-        f"{p.name}, {p.coord_cols}: {fraction(len(past), p.n)} rows run past the "
+        f"{p.where}: {fraction(len(past), p.n)} rows run past the "
         f"chromosome end in {label} ({preview(examples, total=len(past))})",
         evidence={
             "problem": "past_chromosome_end",

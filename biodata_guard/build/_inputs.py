@@ -63,6 +63,16 @@ class _Prepared:
     def name_counts(self) -> np.ndarray:
         return np.bincount(self.row_name, minlength=len(self.names))
 
+    @property
+    def n_malformed(self) -> int:
+        """Rows of the file set aside as malformed by the reader."""
+        return int((self.ci.header.get("malformed") or {}).get("n", 0))
+
+    @property
+    def stated_build(self) -> str | None:
+        """The build this coordinate set's column names state (``pos_b37``), if any."""
+        return self.ci.header.get("stated_build")
+
     @functools.cached_property
     def point_like(self) -> bool:
         return bool(self.n) and float(np.mean(self.end - self.start <= 1)) >= 0.5
@@ -74,10 +84,21 @@ class _Prepared:
         return str(cols.get("chrom") or default.get(self.ci.kind, "Chromosome"))
 
     @property
+    def where(self) -> str:
+        """``"<input>, <columns>"`` for messages (the name of one of several coordinate sets
+        already ends in its columns)."""
+        cols = self.coord_cols
+        return self.name if self.name.endswith(f"[{cols}]") else f"{self.name}, {cols}"
+
+    @property
     def coord_cols(self) -> str:
         cols = self.ci.header.get("columns") or {}
+        if self.ci.header.get("set_label"):
+            return str(self.ci.header["set_label"])
         if self.ci.kind == "vcf":
             return "CHROM/POS"
+        if "id" in cols and cols.get("chrom") == cols["id"]:  # loci parsed from variant ids
+            return str(cols["id"])
         if "pos" in cols:
             return f"{self.chrom_col}/{cols['pos']}"
         start, end = cols.get("start", "start"), cols.get("end", "end")
@@ -96,3 +117,9 @@ def _prepare(ci: CoordInput) -> _Prepared:
         start=frame["Start"].to_numpy(dtype=np.int64),
         end=frame["End"].to_numpy(dtype=np.int64),
     )
+
+
+def _coordinate_sets(ci: CoordInput) -> list[CoordInput]:
+    """Every coordinate set of an input: the input itself, then the sets read beside it
+    (harmonised positions, build-named columns) from ``header["coordinate_sets"]``."""
+    return [ci, *ci.header.get("coordinate_sets", [])]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from biodata_guard._format import preview, subjects
 from biodata_guard.build._detect import BuildCall
-from biodata_guard.build._reference import _CHAINS, _OTHER, BUILDS, _normalise_build
+from biodata_guard.build._reference import _CHAINS, _OTHER, BUILDS, GRCH37, GRCH38, _normalise_build
 from biodata_guard.findings import Finding, Severity
 from biodata_guard.registry import declare_check
 
@@ -17,7 +17,8 @@ MISMATCH = declare_check(
     severities=("error",),
     needs=("two_coords",),
     params=("expected_build",),
-    doc="Coordinate inputs of one audit are in different builds: joins match the wrong loci.",
+    doc="Coordinate inputs of one audit, or two coordinate sets of one table (author and "
+    "harmonised positions), are in different builds: joins match the wrong loci.",
 )
 
 
@@ -94,3 +95,45 @@ def check_build_mismatch(
     expected = _normalise_build(expected_build, key="expected_build")
     split = _build_split(calls, expected)
     return [] if split is None else [_mismatch_finding(split)]
+
+
+def _sets_mismatch(name: str, calls: Sequence[BuildCall]) -> list[Finding]:
+    """``build.mismatch`` (error) when two coordinate sets of one input (``chr_name`` /
+    ``chr_position`` beside ``hm_chr`` / ``hm_pos``) are in different builds.
+
+    Examples
+    --------
+    >>> a = BuildCall("s.txt", "GRCh37", 0.999, "", columns="chr_name/chr_position")
+    >>> b = BuildCall("s.txt", "GRCh38", 0.999, "", columns="hm_chr/hm_pos")
+    >>> _sets_mismatch("s.txt", [a, b])[0].subjects
+    ['chr_name/chr_position', 'hm_chr/hm_pos']
+    """
+    known = [c for c in calls if c.determined]
+    if len({c.build for c in known}) < 2:
+        return []
+    base = name.rsplit("/", 1)[-1]
+    pairs = " and ".join(f"{c.columns} in {c.build}" for c in known)
+    first = {
+        b: next(c.columns for c in known if c.build == b)
+        for b in BUILDS
+        if any(c.build == b for c in known)
+    }
+    return [
+        Finding(
+            MISMATCH,
+            Severity.ERROR,
+            f"{base}: its coordinate sets are in different genome builds: {pairs}; a join on "
+            "the wrong pair of columns matches the wrong loci",
+            evidence={
+                "builds": {c.columns: c.build for c in known},
+                "confidences": {c.columns: c.confidence for c in known},
+                "n_sets": len(known),
+                "input": base,
+            },
+            subjects=[c.columns for c in known],
+            hint=f"Join on the columns of the build you need ({first.get(GRCH38, '')} for GRCh38, "
+            f"{first.get(GRCH37, '')} for GRCh37) and drop the others, or pass --expected-build "
+            "so each set is checked against it.",
+            input=known[0].name,
+        )
+    ]

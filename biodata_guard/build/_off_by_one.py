@@ -118,7 +118,7 @@ def _off_by_one_finding(p: _Prepared, s: _PanelShift) -> Finding:
     return Finding(
         OFF_BY_ONE,
         Severity.ERROR,
-        f"{p.name}, {p.coord_cols}: {fraction(s.n_shifted, s.n_informative)} {s.source} sit "
+        f"{p.where}: {fraction(s.n_shifted, s.n_informative)} {s.source} sit "
         f"{what} their {s.build} position ({s.n_exact} exactly at it): the coordinates look "
         f"like {meaning}",
         evidence={

@@ -16,6 +16,10 @@ from biodata_guard.registry import Options, declare_param
 
 GRCH37, GRCH38 = "GRCh37", "GRCh38"
 BUILDS = (GRCH37, GRCH38)
+#: Assemblies a coordinate file may come from instead (their chromosome lengths are shipped in
+#: ``data/chrom_sizes_other_assemblies.tsv``): a call never forces them onto GRCh37 / GRCh38.
+OTHER_ASSEMBLIES = ("NCBI36", "T2T-CHM13v2.0", "GRCm38", "GRCm39")
+_UCSC_OTHER = {"NCBI36": "hg18", "T2T-CHM13v2.0": "hs1", "GRCm38": "mm10", "GRCm39": "mm39"}
 
 declare_param(
     "expected_build",
@@ -75,8 +79,25 @@ def _chrom_sizes() -> pd.DataFrame:
 
 
 @functools.cache
+def _other_sizes() -> pd.DataFrame:
+    """Chromosome lengths of :data:`OTHER_ASSEMBLIES`, indexed like :data:`_PRIMARY` (0 where
+    the assembly has no such chromosome: mouse has no chromosomes 20-22)."""
+    with _data_file("chrom_sizes_other_assemblies.tsv").open("rb") as fh:
+        df = pd.read_csv(fh, sep="\t", dtype={"chrom": str}, keep_default_na=False)
+    wide = df.pivot(index="chrom", columns="assembly", values="length")
+    return wide.reindex(list(_PRIMARY)).fillna(0).astype(np.int64)[list(OTHER_ASSEMBLIES)]
+
+
+def _display(assembly: str) -> str:
+    """``GRCm39 (mm39)``: an assembly with its UCSC name."""
+    ucsc = _UCSC.get(assembly) or _UCSC_OTHER.get(assembly)
+    return f"{assembly} ({ucsc})" if ucsc else assembly
+
+
+@functools.cache
 def _accessions() -> dict[str, tuple[int, str | None]]:
-    """RefSeq / GenBank accession -> (chromosome index, build or None when shared)."""
+    """RefSeq / GenBank accession -> (chromosome index, assembly or None when GRCh37 and GRCh38
+    share it); the other assemblies' accessions name their assembly."""
     sizes = _chrom_sizes()
     out: dict[str, tuple[int, str | None]] = {}
     for i, (_, row) in enumerate(sizes.iterrows()):
@@ -84,6 +105,12 @@ def _accessions() -> dict[str, tuple[int, str | None]]:
             a, b = row[f"{kind}_GRCh37"], row[f"{kind}_GRCh38"]
             out[a] = (i, GRCH37 if a != b else None)
             out[b] = (i, GRCH38 if a != b else None)
+    with _data_file("chrom_sizes_other_assemblies.tsv").open("rb") as fh:
+        other = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False)
+    for r in other.itertuples(index=False):
+        for acc in (r.refseq, r.genbank):
+            if acc and acc not in out:
+                out[acc] = (_PRIMARY.index(r.chrom), r.assembly)
     return out
 
 

@@ -1,4 +1,4 @@
-"""The coordinate formats read by their layout: VCF, BED and GTF / GFF."""
+"""The coordinate formats read by their layout: VCF, BED (and BEDPE) and GTF / GFF."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ import pandas as pd
 from biodata_guard._context import CoordInput
 from biodata_guard._format import preview
 from biodata_guard.errors import InputError
+from biodata_guard.io._coords_columns import INT_LIKE as _INT_LIKE
+from biodata_guard.io._coords_columns import RS_LIKE as _RS_LIKE
 from biodata_guard.io._coords_text import (
-    _INT_LIKE,
     _MAX_HEADER_LINES,
-    _RS_LIKE,
     _clean_ids,
     _clip_lines,
     _frame,
     _read_columns,
     _Scan,
     _split,
+    _usable,
 )
 
 # Header keys (VCF ``##key=``) whose values may name the assembly.
@@ -40,7 +41,7 @@ _GFF_REGION = re.compile(r"^##sequence-region\s+(\S+)\s+(\d+)\s+(\d+)")
 def _read_vcf(p: Path, label: str, scan: _Scan) -> CoordInput:
     header = _parse_vcf_header(label, scan.comments)
     if scan.sample:
-        df = _read_columns(
+        rows = _read_columns(
             p,
             label,
             scan,
@@ -48,7 +49,9 @@ def _read_vcf(p: Path, label: str, scan: _Scan) -> CoordInput:
             skip=scan.n_skip,
             text={0: "CHROM", 2: "ID", 3: "REF"},
             ints={1: "POS"},
+            n_fields=header["n_columns"],
         )
+        df = _usable(rows, label, header, required=("CHROM", "POS"))
     else:  # a header-only VCF still tells its build
         df = pd.DataFrame({"CHROM": [], "POS": [], "ID": [], "REF": []}, dtype=str)
     start = df["POS"].to_numpy(dtype=np.int64) - 1
@@ -105,6 +108,7 @@ def _parse_vcf_header(label: str, comments: list[str]) -> dict[str, Any]:
         "lines": _clip_lines(lines),
         "contigs": contigs,
         "samples": max(0, len(cols) - 9),
+        "n_columns": len(cols),
     }
 
 
@@ -121,15 +125,21 @@ def _meta_fields(body: str) -> dict[str, str]:
 # --- BED --------------------------------------------------------------------------------------
 
 
-def _read_bed(p: Path, label: str, scan: _Scan, *, with_name: bool) -> CoordInput:
+def _read_bed(
+    p: Path, label: str, scan: _Scan, *, with_name: bool, paired: bool = False
+) -> CoordInput:
+    """BED3-12, bedGraph, narrowPeak / broadPeak; ``paired``: BEDPE (chrom1 start1 end1 chrom2
+    start2 end2 ...), both ends read as rows of one coordinate set."""
     skip = scan.n_skip
     first = scan.sample[0]
     sep = "\t" if "\t" in first else r"\s+"
     fields = _split(first, sep)
-    if len(fields) < 3:
+    need = 6 if paired else 3
+    if len(fields) < need:
+        what = "chrom1, start1, end1, chrom2, start2, end2" if paired else "chrom, start, end"
         raise InputError(
-            f"{label}: BED needs at least 3 columns (chrom, start, end); the first data line "
-            f"has {len(fields)}: {first[:80]!r}",
+            f"{label}: {'BEDPE' if paired else 'BED'} needs at least {need} columns ({what}); "
+            f"the first data line has {len(fields)}: {first[:80]!r}",
             path=label,
             hint="Check the delimiter (BED is tab-separated) and the columns.",
         )
@@ -140,12 +150,18 @@ def _read_bed(p: Path, label: str, scan: _Scan, *, with_name: bool) -> CoordInpu
         lines.append(first)
         fields = _split(scan.sample[1], sep) if len(scan.sample) > 1 else fields
     n = len(fields)
+    header: dict[str, Any] = {"lines": _clip_lines(lines), "contigs": {}}
+    if paired:
+        return _read_bedpe(p, label, scan, header, sep=sep, skip=skip, n=n)
     text = {0: "chrom"}
     if with_name and n > 3:
         text[3] = "name"
     if n > 5:
         text[5] = "strand"
-    df = _read_columns(p, label, scan, sep=sep, skip=skip, text=text, ints={1: "start", 2: "end"})
+    rows = _read_columns(
+        p, label, scan, sep=sep, skip=skip, text=text, ints={1: "start", 2: "end"}, n_fields=n
+    )
+    df = _usable(rows, label, header, required=("chrom", "start", "end"))
     if df.empty:
         raise InputError(f"{label}: has no data rows", path=label, hint="Regenerate the file.")
     name = df["name"] if "name" in df else None
@@ -158,7 +174,30 @@ def _read_bed(p: Path, label: str, scan: _Scan, *, with_name: bool) -> CoordInpu
         Name=name,
         rsid=rsid,
     )
-    header = {"lines": _clip_lines(lines), "contigs": {}}
+    return CoordInput(name=label, frame=frame, kind="bed", header=header, path=str(p))
+
+
+def _read_bedpe(
+    p: Path, label: str, scan: _Scan, header: dict[str, Any], *, sep: str, skip: int, n: int
+) -> CoordInput:
+    rows = _read_columns(
+        p,
+        label,
+        scan,
+        sep=sep,
+        skip=skip,
+        text={0: "chrom1", 3: "chrom2"},
+        ints={1: "start1", 2: "end1", 4: "start2", 5: "end2"},
+        n_fields=n,
+    )
+    required = ("chrom1", "start1", "end1", "chrom2", "start2", "end2")
+    df = _usable(rows, label, header, required=required)
+    frame = _frame(
+        np.r_[df["chrom1"].to_numpy(), df["chrom2"].to_numpy()],
+        np.r_[df["start1"].to_numpy(), df["start2"].to_numpy()],
+        np.r_[df["end1"].to_numpy(), df["end2"].to_numpy()],
+    )
+    header["columns"] = {"chrom": "chrom1+chrom2", "start": "start1+start2", "end": "end1+end2"}
     return CoordInput(name=label, frame=frame, kind="bed", header=header, path=str(p))
 
 
@@ -188,7 +227,7 @@ def _read_gtf(p: Path, label: str, scan: _Scan, *, gff: bool) -> CoordInput:
         if m:
             contigs[m.group(1)] = int(m.group(3))
     lines = [c for c in scan.comments if not _GFF_REGION.match(c)]
-    header = {"lines": _clip_lines(lines), "contigs": contigs}
+    header: dict[str, Any] = {"lines": _clip_lines(lines), "contigs": contigs}
     if not scan.sample:
         raise InputError(
             f"{label}: {kind.upper()} has no feature lines", path=label, hint="Regenerate the file."
@@ -203,9 +242,10 @@ def _read_gtf(p: Path, label: str, scan: _Scan, *, gff: bool) -> CoordInput:
     text = {0: "seqname", 2: "feature", 6: "strand"}
     if n > 8:
         text[8] = "attributes"
-    df = _read_columns(
+    rows = _read_columns(
         p, label, scan, sep="\t", skip=scan.n_skip, text=text, ints={3: "start", 4: "end"}
     )
+    df = _usable(rows, label, header, required=("seqname", "start", "end"))
     if df.empty:
         raise InputError(f"{label}: has no feature lines", path=label, hint="Regenerate the file.")
     gene_name = None
@@ -235,3 +275,17 @@ def _gene_names(feature: pd.Series, attributes: pd.Series, *, gff: bool) -> pd.S
     sub = attributes[rows].astype(str)
     names[rows] = sub.str.extract(pattern, expand=False)
     return names
+
+
+def contigs_of(comments: list[str]) -> dict[str, int | None]:
+    """``##contig=<ID=..,length=..>`` lines of any header (PLINK 2 ``.pvar`` carries them too);
+    malformed ones are skipped (only a VCF header is held to its specification)."""
+    out: dict[str, int | None] = {}
+    for line in comments:
+        m = _VCF_CONTIG.match(line)
+        if m:
+            fields = _meta_fields(m.group(1))
+            length = fields.get("length")
+            if fields.get("ID"):
+                out[fields["ID"]] = int(length) if length and _INT_LIKE.match(length) else None
+    return out

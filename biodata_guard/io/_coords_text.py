@@ -1,11 +1,11 @@
 """The text side of the coordinate readers: sniffing the top of a file, reading its columns
-with pandas, and the pyranges-style frame they all return."""
+with pandas while setting malformed rows aside (with their line numbers), and the
+pyranges-style frame every reader returns."""
 
 from __future__ import annotations
 
 import csv
 import gzip
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +30,9 @@ _SAMPLE_LINES = 200
 #: Header lines kept verbatim in ``CoordInput.header["lines"]`` (build-relevant ones only).
 _MAX_HEADER_LINES = 50
 _MAX_LINE_CHARS = 300
-
-_RS_LIKE = re.compile(r"^rs\d+", re.IGNORECASE)
-_INT_LIKE = re.compile(r"^[+-]?\d+$")
+#: Line numbers of malformed rows kept in ``header["malformed"]``.
+_MAX_LINES_KEPT = 20
+_CHUNK = 1 << 22
 
 
 @dataclass
@@ -111,6 +111,74 @@ def _read_csv(p: Path, label: str, scan: _Scan, **kwargs: Any) -> pd.DataFrame:
         raise ragged_rows_error(label, str(exc).strip()) from None
 
 
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass
+class _Rows:
+    """Columns read by role from a file, and what was wrong with each row.
+
+    ``df`` holds text roles as strings (NaN when missing) and integer roles as float64 (NaN
+    when missing or not a whole number). ``bad[role]`` marks values present but not whole
+    numbers, ``ragged`` rows with another number of fields than the header, ``blank`` empty
+    lines. Row ``i`` is line ``first_line + i`` of the file.
+    """
+
+    df: pd.DataFrame
+    bad: dict[str, np.ndarray]
+    raw: dict[str, pd.Series]
+    ragged: np.ndarray
+    blank: np.ndarray
+    first_line: int
+    n_fields: int | None = None
+    field_counts: np.ndarray | None = None
+
+    def line(self, i: int) -> int:
+        return self.first_line + int(i)
+
+
+def _count_lines(body: bytes, sep: int) -> np.ndarray:
+    """Fields per line of a block of whole lines (0 for an empty line)."""
+    a = np.frombuffer(body, dtype=np.uint8)
+    nl = np.flatnonzero(a == 10)
+    starts = np.r_[0, nl[:-1] + 1]
+    seps = np.flatnonzero(a == sep)
+    n_sep = np.searchsorted(seps, nl) - np.searchsorted(seps, starts)
+    width = nl - starts
+    cr_only = (width == 1) & (a[np.minimum(starts, len(a) - 1)] == 13)
+    return np.where((width == 0) | cr_only, 0, n_sep + 1)
+
+
+def _field_counts(p: Path, gz: bool, sep: str, skip: int) -> np.ndarray:
+    """Fields per data line (after ``skip`` physical lines), counted on raw bytes in blocks."""
+    sepb = ord(sep)
+    parts: list[np.ndarray] = []
+    carry = b""
+    with gzip.open(p, "rb") if gz else open(p, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            buf = carry + chunk
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                carry = buf
+                continue
+            parts.append(_count_lines(buf[: cut + 1], sepb))
+            carry = buf[cut + 1 :]
+    if carry:
+        parts.append(_count_lines(carry + b"\n", sepb))
+    counts = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return counts[skip:]
+
+
+def _countable(scan: _Scan, sep: str) -> bool:
+    """Fields can be counted on raw bytes: one-character separator, no quoted separators."""
+    if len(sep) != 1:
+        return False
+    for line in scan.sample[:50]:
+        if '"' in line and len(_split(line, sep)) != line.count(sep) + 1:
+            return False
+    return True
+
+
 def _read_columns(
     p: Path,
     label: str,
@@ -120,29 +188,155 @@ def _read_columns(
     skip: int,
     text: dict[int, str],
     ints: dict[int, str],
-    titles: dict[int, str] | None = None,
+    n_fields: int | None = None,
     comment: str | None = None,
-) -> pd.DataFrame:
-    """Read some columns by index, named by role: ``text`` as str, ``ints`` as int64.
+) -> _Rows:
+    """Read some columns by index, named by role: ``text`` as str, ``ints`` as numbers.
 
-    Positions that do not parse are diagnosed by :func:`_integers` under their ``titles``
-    (the file's own column names) with line numbers.
+    Nothing is rejected here: rows whose positions are not whole numbers, rows with another
+    number of fields than ``n_fields`` (a line split in two) and blank lines are marked in
+    the result (the caller reports them and reads the rest).
     """
     usecols = sorted({*text, *ints})
+    names = {i: text[i] if i in text else ints[i] for i in usecols}
     kwargs: dict[str, Any] = {"sep": sep, "skiprows": skip, "usecols": usecols}
-    kwargs["comment"] = comment
+    kwargs |= {"comment": comment, "skip_blank_lines": False}
     if sep == "\t":
         kwargs["quoting"] = csv.QUOTE_NONE
+    raw: dict[str, pd.Series] = {}
     try:
         df = _read_csv(
             p, label, scan, dtype={i: str for i in text} | dict.fromkeys(ints, np.int64), **kwargs
         )
-    except (ValueError, TypeError, OverflowError):  # a position is not an integer: say which
+        df = df.rename(columns=names)
+        bad = {r: np.zeros(len(df), dtype=bool) for r in ints.values()}
+        for r in ints.values():
+            df[r] = df[r].astype(np.float64)
+    except (ValueError, TypeError, OverflowError):  # some position is not an integer
         df = _read_csv(p, label, scan, dtype=dict.fromkeys(usecols, str), **kwargs)
-        for i, role in ints.items():
-            df[i] = _integers(df[i], label, (titles or {}).get(i, role), first_line=skip + 1)
-    df.columns = [text[i] if i in text else ints[i] for i in usecols]
+        df = df.rename(columns=names)
+        bad = {}
+        for r in ints.values():
+            raw[r] = df[r]
+            num = pd.to_numeric(df[r], errors="coerce")
+            whole = num.notna() & (num == np.floor(num)) & (num.abs() < 2**53)
+            bad[r] = (df[r].notna() & ~whole).to_numpy()
+            df[r] = num.where(whole).astype(np.float64)
+    n = len(df)
+    all_missing = df.isna().all(axis=1).to_numpy()
+    counts = None
+    ragged = np.zeros(n, dtype=bool)
+    blank = all_missing
+    if n_fields is not None and _countable(scan, sep):
+        counts = _field_counts(p, scan.gz, sep, skip)
+        if len(counts) == n:
+            blank = counts == 0
+            ragged = ~blank & (counts != n_fields)
+    return _Rows(df, bad, raw, ragged, blank, skip + 1, n_fields, counts)
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    """Rows set aside: how many, their line numbers (first ones), why, and examples."""
+
+    n: int
+    n_rows: int  # data rows read (blank lines excluded)
+    lines: list[int]
+    reasons: dict[str, int]
+    examples: list[str]
+    where: str = "line"  # "line" (files) or "row" (in-memory frames)
+
+    def to_header(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "n_rows": self.n_rows,
+            "lines": self.lines,
+            "reasons": self.reasons,
+            "examples": self.examples,
+            "where": self.where,
+        }
+
+
+def _malformed(
+    rows: _Rows, *, required: tuple[str, ...], titles: dict[str, str] | None = None
+) -> tuple[np.ndarray, _Malformed]:
+    """Which rows are usable for the ``required`` roles (chromosome and positions): a mask of
+    the good rows, and the malformed ones described. Blank lines are neither."""
+    df, titles = rows.df, titles or {}
+    reasons: dict[str, np.ndarray] = {}
+    if rows.ragged.any():
+        reasons[f"not {rows.n_fields} fields"] = rows.ragged
+    for role in required:
+        col = titles.get(role, role)
+        if role in rows.bad and rows.bad[role].any():
+            reasons[f"{col} not a whole number"] = rows.bad[role] & ~rows.ragged
+        missing = df[role].isna().to_numpy() & ~rows.blank
+        if role in rows.bad:
+            missing &= ~rows.bad[role]
+        if missing.any():
+            reasons[f"{col} missing"] = missing & ~rows.ragged
+    bad = np.zeros(len(df), dtype=bool)
+    for mask in reasons.values():
+        bad |= mask
+    idx = np.flatnonzero(bad)
+    examples = [_example(rows, int(i), required, titles) for i in idx[:3]]
+    info = _Malformed(
+        n=len(idx),
+        n_rows=int((~rows.blank).sum()),
+        lines=[rows.line(i) for i in idx[:_MAX_LINES_KEPT]],
+        reasons={k: int(v.sum()) for k, v in reasons.items() if v.any()},
+        examples=examples,
+    )
+    return ~bad & ~rows.blank, info
+
+
+def _example(rows: _Rows, i: int, required: tuple[str, ...], titles: dict[str, str]) -> str:
+    if rows.ragged[i] and rows.field_counts is not None:
+        return f"line {rows.line(i)}: {rows.field_counts[i]} fields, not {rows.n_fields}"
+    for role in required:
+        if role in rows.raw and rows.bad[role][i]:
+            return f"line {rows.line(i)}: {titles.get(role, role)}={rows.raw[role].iloc[i]!r}"
+        if pd.isna(rows.df[role].iloc[i]):
+            return f"line {rows.line(i)}: {titles.get(role, role)} missing"
+    return f"line {rows.line(i)}"
+
+
+def _usable(
+    rows: _Rows,
+    label: str,
+    header: dict[str, Any],
+    *,
+    required: tuple[str, ...],
+    titles: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The rows usable for ``required`` roles (whole-number positions as int64), recording the
+    malformed ones in ``header["malformed"]``; InputError when no row is usable."""
+    good, info = _malformed(rows, required=required, titles=titles)
+    if info.n:
+        header["malformed"] = info.to_header()
+        if not good.any():
+            what = (titles or {}).get(required[-1], required[-1])
+            raise no_usable_rows_error(label, info, what)
+    df = rows.df.loc[good].reset_index(drop=True)
+    for role in rows.bad:
+        if role in required:
+            df[role] = df[role].astype(np.int64)
     return df
+
+
+def no_usable_rows_error(label: str, info: _Malformed, what: str) -> InputError:
+    """Every data row is malformed: nothing to check (exit 2)."""
+    why = preview([f"{k} ({v})" for k, v in info.reasons.items()], n=3)
+    return InputError(
+        f"{label}: no usable rows: all {info.n:,} data rows are malformed ({why}; "
+        f"{preview(info.examples, n=3, total=info.n)})",
+        path=label,
+        column=what,
+        hint=f"Fix the {what} values (whole numbers) and the rows' field counts, then rerun.",
+    )
+
+
+# --------------------------------------------------------------------------- small helpers
 
 
 def _integers(s: pd.Series, label: str, col: str, *, first_line: int | None) -> pd.Series:
@@ -185,7 +379,7 @@ def _sep_of(line: str) -> str:
 def _frame(chrom: Any, start: Any, end: Any, **extra: Any) -> pd.DataFrame:
     """The pyranges-style frame of a CoordInput; ``extra`` columns that are None are left out."""
     out = {
-        "Chromosome": pd.Series(chrom).astype(str).str.strip().to_numpy(),
+        "Chromosome": pd.Series(chrom).astype(str).str.strip().str.strip('"').to_numpy(),
         "Start": np.asarray(start, dtype=np.int64),
         "End": np.asarray(end, dtype=np.int64),
     }
@@ -200,7 +394,7 @@ def _clip_lines(lines: list[str]) -> list[str]:
 
 
 def _clean_ids(ids: pd.Series) -> pd.Series:
-    ids = ids.astype("str")
+    ids = ids.astype("str").str.strip().str.strip('"')
     ids = ids.where(ids != ".")
     multi = ids.str.contains(";", regex=False, na=False)
     if multi.any():

@@ -3,6 +3,8 @@ error vocabulary (``input.unreadable`` / ``input.invalid``) the readers share.""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import contextlib
 import gzip
 import hashlib
@@ -383,7 +385,7 @@ def not_utf8_error(label: str, exc: UnicodeDecodeError | None = None) -> InputEr
 
 def refuse_duplicate_columns(columns: list[str], label: str) -> None:
     """Raise :class:`InputError` for repeated column names (pandas renames them silently)."""
-    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    dupes = sorted(c for c, k in Counter(columns).items() if k > 1)
     if dupes:
         raise InputError(
             f"{label}: duplicate column names {dupes}; pandas would rename them silently "

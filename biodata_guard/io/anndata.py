@@ -16,12 +16,14 @@ import pandas as pd
 from biodata_guard._format import preview
 from biodata_guard.errors import InputError
 from biodata_guard.io._files import (
+    INVALID,
     UNREADABLE,
     check_file,
     check_store,
     stream_by_default,
     tree_bytes,
 )
+from biodata_guard.io._zarr_chunks import describe, matrix_arrays, missing_chunks
 
 
 @contextlib.contextmanager
@@ -147,6 +149,7 @@ def read_zarr(path: str | Path, *, backed: bool | None = None, name: str | None 
                     hint="Copy the whole directory again, or re-write it with adata.write_zarr().",
                     check=UNREADABLE,
                 )
+            _refuse_missing_chunks(group, p, label)
             adata = _streamed_zarr(group) if backed else _sorted_layers(ad.io.read_zarr(group))
     except InputError:
         raise
@@ -154,6 +157,24 @@ def read_zarr(path: str | Path, *, backed: bool | None = None, name: str | None 
         raise _h5ad_error(exc, label, kind="zarr") from None
     _check_anndata(adata, label)
     return adata
+
+
+def _refuse_missing_chunks(group: Any, root: Path, label: str) -> None:
+    """A matrix whose stored chunks do not cover its chunk grid where an all-zero block is
+    improbable (:mod:`biodata_guard.io._zarr_chunks`) is an invalid store, not zeros."""
+    for name, arr in matrix_arrays(group):
+        found = missing_chunks(arr, Path(root), name)
+        if found is not None:
+            raise InputError(
+                f"{label}: {describe(found)}; the store is incomplete (zarr would read those "
+                "cells as zeros)",
+                path=label,
+                hint="Copy the whole directory again (the report's sha256 of a store covers "
+                "every file in it: compare it with the source's). If those cells really are all "
+                "zero, write the store with every chunk kept: "
+                "zarr.config.set({'array.write_empty_chunks': True}) before adata.write_zarr().",
+                check=INVALID,
+            )
 
 
 def _streamed_zarr(group: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Readers for coordinate-bearing inputs: VCF, BED, GTF/GFF, genotype text, chrom/pos tables."""
+"""Readers for coordinate-bearing inputs: VCF, BED / BEDPE, GTF/GFF, PLINK, genotype text,
+summary statistics and other tables (column names from the shipped synonym table)."""
 
 from __future__ import annotations
 
@@ -12,114 +13,93 @@ import pandas as pd
 from biodata_guard._context import CoordInput
 from biodata_guard._format import preview
 from biodata_guard.errors import InputError
-from biodata_guard.io._coords_formats import _looks_gff, _read_bed, _read_gtf, _read_vcf
+from biodata_guard.io._coords_columns import (
+    RS_LIKE,
+    VARIANT_ID,
+    ColumnRole,
+    ColumnSet,
+    column_sets,
+    id_columns,
+    infer_roles,
+    is_header,
+    parse_variant_ids,
+    roles_of,
+    share_matching,
+)
+from biodata_guard.io._coords_formats import _looks_gff, _read_bed, _read_gtf, _read_vcf, contigs_of
 from biodata_guard.io._coords_text import (
-    _INT_LIKE,
-    _RS_LIKE,
     _clean_ids,
     _clip_lines,
     _frame,
-    _integers,
+    _malformed,
     _read_columns,
+    _Rows,
     _Scan,
     _scan,
     _sep_of,
     _split,
+    no_usable_rows_error,
 )
 from biodata_guard.io._files import UNREADABLE, check_file, parquet_error
 from biodata_guard.io.tables import PARQUET_SUFFIXES
 
 __all__ = ["coords_from_frame", "coords_from_var", "read_coordinates"]
 
-# Column names, compared after lower-casing and stripping a leading '#', in priority order.
-_CHROM_NAMES = (
-    "chrom",
-    "chromosome",
-    "chr",
-    "seqname",
-    "seqnames",
-    "seqid",
-    "contig",
-    "chromosome_name",
-    "chrom_name",
-    "chr_name",
-    "hg19chrc",
-    "hg38chrc",
+_GENOTYPE_VENDORS = re.compile(
+    r"23andme|ancestrydna|ancestry\.com|myheritage|ftdna|familytreedna|livingdna|##chip="
 )
-_POS_NAMES = (
-    "pos",
-    "position",
-    "bp",
-    "base_pair_location",
-    "basepair",
-    "base_pair",
-    "bp_position",
-    "physical_position",
-    "pos_bp",
-)
-_START_NAMES = ("start", "chromstart", "start_position", "chrom_start", "chr_start", "gene_start")
-_END_NAMES = ("end", "chromend", "end_position", "stop", "chrom_end", "chr_end", "gene_end")
-_RSID_NAMES = (
-    "rsid",
-    "rs_id",
-    "rs",
-    "id",
-    "snp",
-    "snpid",
-    "snp_id",
-    "rsnumber",
-    "markername",
-    "marker",
-    "variant_id",
-    "dbsnp",
-)
-_STRAND_NAMES = ("strand",)
-_GENE_NAMES = (
-    "gene_name",
-    "gene_symbol",
-    "symbol",
-    "gene",
-    "hgnc_symbol",
-    "external_gene_name",
-    "feature_name",
-)
-_GENOTYPE_NAMES = ("genotype", "result", "allele1", "allele2", "call")
-_GENOTYPE_VENDORS = re.compile(r"23andme|ancestrydna|ancestry\.com|myheritage|ftdna|familytreedna")
-
 _BED_SUFFIXES = (".bed", ".narrowpeak", ".broadpeak", ".bedgraph", ".bdg", ".gappedpeak")
 _GTF_SUFFIXES = (".gtf",)
 _GFF_SUFFIXES = (".gff", ".gff3")
-
-_CHROM_LIKE = re.compile(
-    r"^(chr)?(\d{1,2}|x|y|m|mt|xy|un\w*|[\w]+_(random|alt|fix|decoy))$|^(nc|cm)_?\d+\.\d+$",
-    re.IGNORECASE,
-)
+#: PLINK layouts without a header line: role -> column (.bim and a headerless .pvar share one).
+_PLINK = {
+    ".bim": {"chrom": 0, "id": 1, "pos": 3},
+    ".pvar": {"chrom": 0, "id": 1, "pos": 3},
+    ".map": {"chrom": 0, "id": 1, "pos": 3},
+}
+_ROLE_KEY = {"id": "rsid"}  # header["columns"] names the id column "rsid" (the frame's column)
 _INTERVAL = re.compile(r"^([A-Za-z0-9_.]+)[:_-](\d+)[-_:](\d+)$")
+#: Header keys whose build applies to one coordinate set of a PGS Catalog scoring file.
+_AUTHOR_BUILD_LINE = re.compile(r"^#+\s*genome_build\s*=", re.IGNORECASE)
+_HARMONISED_BUILD_LINE = re.compile(r"^#+\s*hm\w*_build\s*=", re.IGNORECASE)
+_SIDECAR_ASSEMBLY = re.compile(r"^\s*genome_assembly\s*:\s*(\S.*?)\s*$", re.IGNORECASE | re.M)
 
 
 def read_coordinates(path: str | Path, *, name: str | None = None) -> CoordInput:
     """Read a coordinate-bearing file into a :class:`~biodata_guard._context.CoordInput`.
 
     The format is recognised from the content first (``##fileformat=VCF``, ``##gff-version``,
-    vendor comments of 23andMe / AncestryDNA) and then from the suffix: VCF (``.vcf``,
-    ``.vcf.gz``), BED 3-12 columns (``.bed``, ``.narrowPeak`` ..., with or without
-    ``track``/``browser``/header lines), GTF/GFF, PLINK ``.bim``, genotype text, and tables
-    (CSV/TSV(.gz)/Parquet) whose chromosome and position columns are found by name,
-    case-insensitively (``CHROM``, ``chr``, ``chromosome`` ...; ``POS``, ``BP``, ``position``;
-    ``start``/``end``; ``rsid``/``ID``/``SNP``) or, without a header, by content.
+    vendor comments of 23andMe / AncestryDNA / MyHeritage) and then from the suffix: VCF,
+    BED 3-12 / bedGraph / narrowPeak (``track`` / ``browser`` / column-name lines allowed),
+    BEDPE (both ends), GTF/GFF3, PLINK ``.bim`` / ``.map`` / ``.pvar`` (headerless or
+    ``#CHROM``), direct-to-consumer genotype files, and tables (CSV/TSV(.gz)/Parquet) whose
+    columns are found by name, case-insensitively, from the synonym table shipped in
+    ``biodata_guard/data/coordinate_columns.tsv`` (GWAS-SSF ``chromosome`` /
+    ``base_pair_location``, PGS Catalog ``chr_name`` / ``chr_position`` and ``hm_chr`` /
+    ``hm_pos``, ``CHR`` / ``BP``, ``#CHROM`` / ``POS``, ``chrom`` / ``start`` / ``end``, names
+    carrying a build such as ``pos_b37`` or ``BP(hg19)`` ...). Without a header the columns are
+    sniffed from the content. Without a position column, a variant-id column (``1:12345:A:G``,
+    ``chr1_12345_A_G_b38``) gives the loci; an rsID-only file is read without coordinates.
 
-    The frame follows the pyranges convention: ``Chromosome`` exactly as written in the file
-    (``"chr1"`` and ``"1"`` are not merged: that is for ``build.contig_naming`` to report),
+    A table with several coordinate sets (author positions beside harmonised ones, or
+    ``pos_b37`` beside ``pos_b38``) is read once: the first set is returned, the others are in
+    ``header["coordinate_sets"]`` (each a CoordInput of its own). Malformed rows (a line split
+    in two, ``NA`` or text in a position column) are set aside and described in
+    ``header["malformed"]`` (count, first line numbers, reasons); only a file with no usable
+    row is an error.
+
+    The frame follows the pyranges convention: ``Chromosome`` exactly as written in the file,
     ``Start`` 0-based, ``End`` half-open, and when present ``Strand``, ``rsid``, ``Name``,
-    ``gene_name``, ``Feature``. Single positions (VCF ``POS``, ``pos``/``BP`` columns, genotype
-    files) are 1-based in the file and become ``Start = pos - 1``; ``start``/``end`` columns of
-    tables are taken as they are (0-based, half-open, as in BED and bioframe).
+    ``gene_name``, ``Feature``. Single positions are 1-based in the file and become
+    ``Start = pos - 1``; ``start`` columns are taken as 0-based unless their standard says
+    1-based (BioMart ``start_position``, EPACTS ``BEG``).
 
     Parameters
     ----------
     path
         The file. gzip / bgzip compression is recognised from the content (a file named
-        ``.gz`` must hold gzip data).
+        ``.gz`` must hold gzip data). A GWAS-SSF metadata sidecar (``<file>-meta.yaml``) is
+        read for its ``genome_assembly``.
     name
         Name used in messages (default: the file name).
 
@@ -127,15 +107,16 @@ def read_coordinates(path: str | Path, *, name: str | None = None) -> CoordInput
     -------
     CoordInput
         ``kind`` is ``"vcf"``, ``"bed"``, ``"gtf"``, ``"gff"``, ``"genotype"`` or ``"table"``;
-        ``header`` holds the build-relevant header lines (``lines``), contig lengths declared by
-        the header (``contigs``) and how the columns were found (``columns``).
+        ``header`` holds the build-relevant header lines (``lines``), contig lengths
+        (``contigs``), how the columns were found (``columns``) and, when there are any,
+        ``malformed`` and ``coordinate_sets``.
 
     Raises
     ------
     InputError
         Missing, empty or binary (BCF) file, a ``.gz`` name on a file that is not gzip,
-        truncated gzip, non-UTF-8 text, broken VCF header,
-        no chromosome / position columns, non-numeric or missing positions, no data rows.
+        truncated gzip, non-UTF-8 text, broken VCF header, no recognisable coordinate or
+        variant-id column, no usable data row.
 
     Examples
     --------
@@ -157,7 +138,7 @@ def read_coordinates(path: str | Path, *, name: str | None = None) -> CoordInput
             check=UNREADABLE,
         )
     if suffix in PARQUET_SUFFIXES:
-        return _read_parquet(p, label)
+        return _with_sidecar(_read_parquet(p, label), p)
     scan = _scan(f)
     first = scan.comments[0] if scan.comments else ""
     if first.startswith("##fileformat=VCF") or suffix == ".vcf":
@@ -172,170 +153,286 @@ def read_coordinates(path: str | Path, *, name: str | None = None) -> CoordInput
             path=label,
             hint="Regenerate the file; it holds no coordinates.",
         )
-    if suffix in _BED_SUFFIXES:
-        return _read_bed(p, label, scan, with_name=suffix not in (".bedgraph", ".bdg"))
-    if suffix == ".bim":
-        roles = {"chrom": 0, "rsid": 1, "pos": 3}  # PLINK .bim: chrom, id, cM, bp, a1, a2
-        return _read_positional(
-            p, label, scan, "table", roles, sep=_sep_of(scan.sample[0]), skip=scan.n_skip
+    if suffix in _BED_SUFFIXES or suffix == ".bedpe":
+        paired = suffix == ".bedpe"
+        return _read_bed(
+            p, label, scan, with_name=suffix not in (".bedgraph", ".bdg"), paired=paired
         )
-    return _read_table(p, label, scan)
+    if suffix in _PLINK and not _header_of(scan)[0]:
+        columns = [f"column {i + 1}" for i in range(len(_split(scan.sample[0], _sep(scan))))]
+        cset = _set_from_roles(_PLINK[suffix], columns)
+        return _read_sets(p, label, scan, [cset], columns=columns, named=False, kind="table")
+    return _with_sidecar(_read_table(p, label, scan), p)
 
 
 # --- tables -----------------------------------------------------------------------------------
 
 
-def _norm(name: str) -> str:
-    return str(name).strip().strip('"').lstrip("#").strip().lower()
+def _sep(scan: _Scan) -> str:
+    return _sep_of(scan.sample[0])
 
 
-def _find(columns: list[str], names: tuple[str, ...]) -> int | None:
-    norm = [_norm(c) for c in columns]
-    for want in names:
-        if want in norm:
-            return norm.index(want)
-    return None
-
-
-def _column_roles(columns: list[str]) -> dict[str, int]:
-    roles = {
-        "chrom": _find(columns, _CHROM_NAMES),
-        "pos": _find(columns, _POS_NAMES),
-        "start": _find(columns, _START_NAMES),
-        "end": _find(columns, _END_NAMES),
-        "rsid": _find(columns, _RSID_NAMES),
-        "strand": _find(columns, _STRAND_NAMES),
-        "gene_name": _find(columns, _GENE_NAMES),
-    }
-    return {k: v for k, v in roles.items() if v is not None}
-
-
-def _is_header(fields: list[str]) -> bool:
-    roles = _column_roles(fields)
-    return "chrom" in roles and ("pos" in roles or "start" in roles)
+def _header_of(scan: _Scan) -> tuple[list[str], int]:
+    """The column names (and lines to skip before the data): the first data line when it is a
+    header, else the last comment line when it is one (23andMe ``# rsid chromosome ...``,
+    PLINK 2 ``#CHROM POS ...``), else none."""
+    sep = _sep(scan)
+    fields = _split(scan.sample[0], sep)
+    if is_header(fields):
+        return fields, scan.n_skip + 1
+    last = scan.comments[-1] if scan.comments else ""
+    from_comment = _split(last.lstrip("#").strip(), sep) if last else []
+    if is_header(from_comment) and len(from_comment) == len(fields):
+        return from_comment, scan.n_skip
+    return [], scan.n_skip
 
 
 def _read_table(p: Path, label: str, scan: _Scan) -> CoordInput:
-    first = scan.sample[0]
-    sep = _sep_of(first)
-    fields = _split(first, sep)
-    skip = scan.n_skip
-    if _is_header(fields):
-        columns, skip = fields, skip + 1
-    else:
-        last = scan.comments[-1] if scan.comments else ""
-        from_comment = _split(last.lstrip("#").strip(), sep) if last else []
-        if _is_header(from_comment) and len(from_comment) == len(fields):
-            columns = from_comment  # 23andMe: "# rsid  chromosome  position  genotype"
-        else:
-            columns = []
+    columns, skip = _header_of(scan)
     vendor = bool(_GENOTYPE_VENDORS.search("\n".join(scan.comments).lower()))
-    roles = _column_roles(columns) if columns else _infer_roles(scan.sample, sep)
-    if "chrom" not in roles or not ({"pos", "start"} & set(roles)):
-        raise _no_coordinate_columns(label, columns or fields)
-    genotype = vendor or bool(
-        columns and {"rsid", "pos"} <= set(roles) and _find(columns, _GENOTYPE_NAMES) is not None
-    )
+    named = bool(columns)
+    if not columns:  # sniff the roles from the content
+        rows = [_split(line, _sep(scan)) for line in scan.sample]
+        columns = [f"column {i + 1}" for i in range(len(rows[0]))]
+        roles = infer_roles(rows)
+        if "chrom" in roles and ({"pos", "start"} & set(roles)):
+            cset = _set_from_roles(roles, columns)
+            return _read_sets(p, label, scan, [cset], columns=columns, named=False, kind="table")
+        if "id" in roles:
+            return _read_ids(p, label, scan, columns, roles["id"], skip=skip, named=False)
+        raise _no_coordinate_columns(label, _split(scan.sample[0], _sep(scan)))
+    sets = column_sets(columns)
+    # A direct-to-consumer genotype file: a vendor comment, or rsid, chromosome, position and
+    # the call(s) in at most 5 columns (REGENIE's ALLELE1 is not a genotype call).
+    calls = {"id", "pos", "genotype"} <= {r.role for r in roles_of(columns)}
+    genotype = vendor or (calls and len(columns) <= 5)
     kind = "genotype" if genotype else "table"
-    return _read_positional(p, label, scan, kind, roles, sep=sep, skip=skip, names=columns or None)
+    if sets:
+        return _read_sets(p, label, scan, sets, columns=columns, named=named, kind=kind, skip=skip)
+    ids = id_columns(columns)
+    if ids:
+        return _read_ids(p, label, scan, columns, ids[0].index, skip=skip, named=True)
+    raise _no_coordinate_columns(label, columns)
+
+
+def _set_from_roles(roles: dict[str, int], columns: list[str]) -> ColumnSet:
+    """A coordinate set from column numbers (headerless files: no names, standard bases)."""
+
+    def col(role: str, base: str = "") -> ColumnRole | None:
+        if role not in roles:
+            return None
+        return ColumnRole(roles[role], columns[roles[role]], role, "", None, base, 0)
+
+    chrom = col("chrom")
+    assert chrom is not None
+    return ColumnSet(
+        "", chrom, pos=col("pos", "1"), start=col("start", "0"), end=col("end"), id=col("id")
+    )
 
 
 def _no_coordinate_columns(label: str, columns: list[str], *, pyranges: bool = False) -> InputError:
-    """The error for a table without chromosome and position columns (``pyranges``: a frame,
-    which may also name them Chromosome / Start / End)."""
-    also = "Chromosome/Start/End or " if pyranges else ""
+    """The error for a table in which no coordinate or variant-id column is recognised."""
+    also = "Chromosome/Start/End, " if pyranges else ""
     return InputError(
-        f"{label}: no coordinate columns found: need {also}a chromosome column "
-        f"({', '.join(_CHROM_NAMES[:4])} ...) and a position column "
-        f"({', '.join(_POS_NAMES[:3])}, start/end); columns are {preview(columns, n=8)}",
+        f"{label}: no coordinate columns found: none of the column names is a chromosome + "
+        f"position (or start) pair or a variant-id column known from GWAS-SSF, PGS Catalog, "
+        f"PLINK, VCF, BED, GTF, 23andMe / AncestryDNA / MyHeritage / FTDNA or common summary-"
+        f"statistics tools; columns are {preview(columns, n=8)}",
         path=label,
-        hint="Rename the columns to Chromosome, Start, End (0-based) or chrom, pos (1-based)."
-        if pyranges
-        else "Rename the columns to chrom and pos (or chrom, start, end).",
+        hint=f"Give the coordinates under a standard name ({also}chromosome/base_pair_location, "
+        "CHR/BP, #CHROM/POS, chrom/start/end), or a variant-id column (1:12345:A:G); the "
+        "names read are listed in biodata_guard/data/coordinate_columns.tsv.",
     )
 
 
-def _infer_roles(sample: list[str], sep: str) -> dict[str, int]:
-    """Headerless table: find chromosome, position (or start/end) and rsID columns by content."""
-    rows = [_split(line, sep) for line in sample]
-    width = min(len(r) for r in rows)
-    roles: dict[str, int] = {}
-    ints: list[int] = []
-    for j in range(width):
-        values = [r[j].strip().strip('"') for r in rows]
-        if "chrom" not in roles and np.mean([bool(_CHROM_LIKE.match(v)) for v in values]) >= 0.9:
-            roles["chrom"] = j
-            continue
-        if "rsid" not in roles and np.mean([bool(_RS_LIKE.match(v)) for v in values]) >= 0.5:
-            roles["rsid"] = j
-            continue
-        if all(_INT_LIKE.match(v) for v in values) and max(abs(int(v)) for v in values) > 26:
-            ints.append(j)
-    if ints:
-        a = ints[0]
-        b = ints[1] if len(ints) > 1 and ints[1] == a + 1 else None
-        if b is not None and all(int(r[b]) >= int(r[a]) for r in rows):
-            roles["start"], roles["end"] = a, b
-        else:
-            roles["pos"] = a
-    return roles
-
-
-def _read_positional(
+def _read_sets(
     p: Path,
     label: str,
     scan: _Scan,
-    kind: str,
-    roles: dict[str, int],
+    sets: list[ColumnSet],
     *,
-    sep: str,
-    skip: int,
-    names: list[str] | None = None,
+    columns: list[str],
+    named: bool,
+    kind: str,
+    skip: int | None = None,
 ) -> CoordInput:
-    """Read a table whose columns are known by index: ``roles`` maps chrom, pos (1-based) or
-    start/end (0-based, half-open), rsid, strand, gene_name to column numbers."""
-    if "pos" in roles:
-        roles = {k: v for k, v in roles.items() if k not in ("start", "end")}
-    ints = {roles[r]: r for r in ("pos", "start", "end") if r in roles}
-    text = {i: r for r, i in roles.items() if i not in ints}
-    df = _read_columns(
-        p,
-        label,
-        scan,
-        sep=sep,
-        skip=skip,
-        text=text,
-        ints=ints,
-        titles={i: names[i] for i in ints} if names else None,
+    """Read every coordinate set of a table in one pass; the first usable set is returned and
+    the others ride along in ``header["coordinate_sets"]``."""
+    skip = scan.n_skip if skip is None else skip
+    wanted = {i: c for s in sets for c in [s.chrom, s.pos, s.start, s.end, s.id, *s.extra.values()]
+              if c is not None for i in [c.index]}  # fmt: skip
+    ints = {i: f"c{i}" for i, c in wanted.items() if c.role in ("pos", "start", "end")}
+    text = {i: f"c{i}" for i in wanted if i not in ints}
+    rows = _read_columns(
+        p, label, scan, sep=_sep(scan), skip=skip, text=text, ints=ints, n_fields=len(columns)
     )
-    if df.empty:
+    if rows.df.empty:
         raise InputError(f"{label}: has no data rows", path=label, hint="Regenerate the file.")
+    base = {
+        "lines": _clip_lines(scan.comments),
+        "contigs": contigs_of(scan.comments),
+        "columns_inferred": not named,
+        "sep": _sep(scan),
+    }
+    built = _set_inputs(rows, sets, columns, label=label, path=p, kind=kind, base=base)
+    primary, *others = built
+    if others:
+        primary.header["coordinate_sets"] = others
+    return primary
+
+
+def _set_inputs(
+    rows: _Rows,
+    sets: list[ColumnSet],
+    columns: list[str],
+    *,
+    label: str,
+    path: Path | None,
+    kind: str,
+    base: dict[str, Any],
+) -> list[CoordInput]:
+    """One CoordInput per coordinate set with usable rows; malformed rows are described on the
+    first of them; InputError when no set has a usable row."""
+    titles = {f"c{i}": c for i, c in enumerate(columns)}
+    out: list[CoordInput] = []
+    first_info = None
+    for cset in sets:
+        need = tuple(f"c{c.index}" for c in (cset.chrom, cset.pos, cset.start) if c is not None)
+        good, info = _malformed(rows, required=need, titles=titles)
+        first_info = first_info or info
+        if not good.any():
+            continue  # a set whose columns are all empty (unharmonised) or all malformed
+        header = {**base, "lines": _lines_for(cset, base["lines"], len(sets))}
+        header["columns"] = {_ROLE_KEY.get(r, r): columns[i] for r, i in cset.indices().items()}
+        header["set_key"], header["stated_build"] = cset.key, cset.build
+        if not out and info.n:
+            header["malformed"] = info.to_header()
+        elif info.n:
+            header["n_missing"] = info.n
+        ci = _set_input(rows.df.loc[good], cset, header, label=label, path=path, kind=kind)
+        out.append(ci)
+    if not out:
+        assert first_info is not None
+        raise no_usable_rows_error(label, first_info, sets[0].label)
+    if len(out) > 1:
+        for ci in out:
+            ci.name = f"{label} [{ci.header['set_label']}]"
+    return out
+
+
+def _set_input(
+    df: pd.DataFrame,
+    cset: ColumnSet,
+    header: dict[str, Any],
+    *,
+    label: str,
+    path: Path | None,
+    kind: str,
+) -> CoordInput:
+    def col(c: ColumnRole | None) -> pd.Series | None:
+        return None if c is None else df[f"c{c.index}"]
+
+    chrom = col(cset.chrom).astype(str)  # type: ignore[union-attr]
+    if cset.pos is not None:
+        start = col(cset.pos).to_numpy(dtype=np.int64) - 1  # type: ignore[union-attr]
+        end = start + 1
+    else:
+        start = col(cset.start).to_numpy(dtype=np.int64)  # type: ignore[union-attr]
+        start = start - 1 if cset.start.base == "1" else start  # type: ignore[union-attr]
+        e = col(cset.end)
+        end = (
+            e.fillna(pd.Series(start + 1, index=e.index)).to_numpy(np.int64)
+            if e is not None
+            else start + 1
+        )
+    ids = col(cset.id)
+    keep = np.ones(len(df), dtype=bool)
+    if kind == "genotype":  # AncestryDNA: unplaced probes are chromosome 0, position 0
+        keep = ~((chrom.str.strip().str.strip('"') == "0").to_numpy() | (start < 0))
+        header["n_unplaced"] = int((~keep).sum())
+    extra = {r: col(c) for r, c in cset.extra.items()}
+    frame = _frame(
+        chrom[keep],
+        start[keep],
+        end[keep],
+        Strand=None if extra.get("strand") is None else extra["strand"][keep],
+        rsid=None if ids is None else _clean_ids(ids[keep]),
+        gene_name=None if extra.get("gene_name") is None else extra["gene_name"][keep],
+    )
+    header["set_label"] = cset.label
+    return CoordInput(
+        name=label, frame=frame, kind=kind, header=header, path=str(path) if path else None
+    )
+
+
+def _lines_for(cset: ColumnSet, lines: list[str], n_sets: int) -> list[str]:
+    """The header lines that speak for one coordinate set: with several sets, the PGS Catalog
+    ``#genome_build`` belongs to the author's columns, ``#HmPOS_build`` to the harmonised ones,
+    and sets named by a build (``pos_b37``) take their build from the name only."""
+    if n_sets < 2:
+        return lines
+    if cset.key == "harmonised":
+        return [x for x in lines if not _AUTHOR_BUILD_LINE.match(x)]
+    if cset.key == "":
+        return [x for x in lines if not _HARMONISED_BUILD_LINE.match(x)]
+    return []
+
+
+def _read_ids(
+    p: Path, label: str, scan: _Scan, columns: list[str], index: int, *, skip: int, named: bool
+) -> CoordInput:
+    """A table whose only locus information is a variant-id column: ``chrom:pos[:ref:alt]``
+    ids are parsed; an rsID-only file is read without coordinates (its ids are kept)."""
+    rows = _read_columns(p, label, scan, sep=_sep(scan), skip=skip, text={index: "id"}, ints={})
+    ids = rows.df["id"].loc[~rows.blank]
     header: dict[str, Any] = {
         "lines": _clip_lines(scan.comments),
         "contigs": {},
-        "columns": {r: names[i] if names else f"column {i + 1}" for r, i in roles.items()},
-        "columns_inferred": not names,
+        "columns": {"id": columns[index]},
+        "columns_inferred": not named,
     }
-    if kind == "genotype" and "pos" in df:
-        # AncestryDNA writes unplaced probes as chromosome 0, position 0: not coordinates.
-        unplaced = ((df["chrom"].str.strip() == "0") | (df["pos"] == 0)).to_numpy()
-        header["n_unplaced"] = int(unplaced.sum())
-        df = df.loc[~unplaced].reset_index(drop=True)
-    if "pos" in df:
-        start = df["pos"].to_numpy(dtype=np.int64) - 1
-        end = start + 1
-    else:
-        start = df["start"].to_numpy(dtype=np.int64)
-        end = df["end"].to_numpy(dtype=np.int64) if "end" in df else start + 1
-    frame = _frame(
-        df["chrom"],
-        start,
-        end,
-        Strand=df.get("strand"),
-        rsid=_clean_ids(df["rsid"]) if "rsid" in df else None,
-        gene_name=df.get("gene_name"),
-    )
-    return CoordInput(name=label, frame=frame, kind=kind, header=header, path=str(p))
+    return _ids_input(ids, header, label=label, path=str(p))
+
+
+def _ids_input(
+    ids: pd.Series, header: dict[str, Any], *, label: str, path: str | None
+) -> CoordInput:
+    present = ids.dropna().astype(str)
+    sample = present.head(1000).tolist()
+    if share_matching(sample, VARIANT_ID) >= 0.5:
+        parsed = parse_variant_ids(present)
+        ok = parsed["pos"].notna().to_numpy()
+        builds = parsed["build"].dropna().unique().tolist()
+        if builds:  # GTEx ids end in _b38: the ids state their build
+            header["lines"] = [*header["lines"], f"variant ids end in _{'/'.join(builds)}"]
+        header["n_unplaced"] = int((~ok).sum())
+        header["columns"] = {"chrom": header["columns"]["id"], **header["columns"]}
+        pos = parsed["pos"].to_numpy()[ok].astype(np.int64)
+        frame = _frame(parsed["chrom"][ok], pos - 1, pos, rsid=_clean_ids(present[ok]))
+        return CoordInput(name=label, frame=frame, kind="table", header=header, path=path)
+    if share_matching(sample, RS_LIKE) >= 0.5:
+        header["rsid_only"] = True
+        header["ids"] = _clean_ids(present).reset_index(drop=True)
+        frame = _frame([], [], [])
+        return CoordInput(name=label, frame=frame, kind="table", header=header, path=path)
+    raise _no_coordinate_columns(label, [header["columns"]["id"]])
+
+
+def _with_sidecar(ci: CoordInput, p: Path) -> CoordInput:
+    """Add the ``genome_assembly`` of a GWAS-SSF metadata sidecar (``<file>-meta.yaml``) to the
+    header lines of every coordinate set."""
+    for side in (p.with_name(p.name + "-meta.yaml"), p.with_name(p.name + "-meta.yml")):
+        if side.is_file():
+            try:
+                m = _SIDECAR_ASSEMBLY.search(side.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                return ci
+            if m is not None:
+                line = f"genome_assembly: {m.group(1)} ({side.name})"
+                for each in [ci, *ci.header.get("coordinate_sets", [])]:
+                    each.header["lines"] = [*each.header.get("lines", []), line]
+            break
+    return ci
 
 
 def _read_parquet(p: Path, label: str) -> CoordInput:
@@ -343,33 +440,76 @@ def _read_parquet(p: Path, label: str) -> CoordInput:
         import pyarrow.parquet as pq
 
         columns = list(pq.read_schema(p).names)
-        roles = _column_roles(columns)
         if {"Chromosome", "Start", "End"} <= set(columns):
             wanted = [c for c in columns if c in ("Chromosome", "Start", "End", "Strand", "rsid")]
             wanted += [c for c in ("gene_name",) if c in columns]
         else:
-            wanted = [columns[i] for i in sorted(set(roles.values()))]
+            found = sorted({r.index for r in roles_of(columns)})
+            wanted = [columns[i] for i in found]
         df = pd.read_parquet(p, columns=wanted)
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise parquet_error(label, exc) from None
     ci = coords_from_frame(df, name=label)
     ci.path = str(p)
+    for other in ci.header.get("coordinate_sets", []):
+        other.path = str(p)
     return ci
 
 
 # --- in-memory frames -------------------------------------------------------------------------
 
 
+def _frame_rows(df: pd.DataFrame, sets: list[ColumnSet]) -> _Rows:
+    """A DataFrame's coordinate columns as :class:`_Rows` (positions coerced, bad ones marked)."""
+    data: dict[str, Any] = {}
+    bad: dict[str, np.ndarray] = {}
+    raw: dict[str, pd.Series] = {}
+    for s in sets:
+        for c in (s.chrom, s.pos, s.start, s.end, s.id, *s.extra.values()):
+            if c is None or f"c{c.index}" in data:
+                continue
+            values = df.iloc[:, c.index].reset_index(drop=True)
+            key = f"c{c.index}"
+            if c.role in ("pos", "start", "end"):
+                num = pd.to_numeric(values, errors="coerce")
+                whole = num.notna() & (num == np.floor(num))
+                bad[key] = (values.notna() & ~whole).to_numpy()
+                raw[key] = values.astype(object)
+                data[key] = num.where(whole).astype(np.float64)
+            else:
+                data[key] = values.astype(object).where(values.notna(), None)
+    n = len(df)
+    frame = pd.DataFrame(data)
+    return _Rows(frame, bad, raw, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), 0)
+
+
+def _relabel(mal: dict[str, Any], labels: pd.Index) -> None:
+    """In memory, malformed rows are named by their row labels, not line numbers."""
+
+    def label(i: int) -> Any:
+        value = labels[i]
+        return value.item() if hasattr(value, "item") else value
+
+    mal["where"] = "row"
+    mal["lines"] = [label(i) for i in mal["lines"]]
+    mal["examples"] = [
+        re.sub(r"^line (\d+)", lambda m: f"row {label(int(m.group(1)))!r}", e)
+        for e in mal["examples"]
+    ]
+
+
 def coords_from_frame(df: pd.DataFrame, *, name: str = "<DataFrame>") -> CoordInput:
     """A table already in memory -> :class:`CoordInput` (same column detection as the files).
 
     A frame with pyranges columns ``Chromosome``, ``Start``, ``End`` is taken as it is;
-    otherwise chromosome and position (or start/end) columns are found by name.
+    otherwise the coordinate sets are found by name as in :func:`read_coordinates`. Rows
+    whose position is missing or not a whole number are set aside (``header["malformed"]``,
+    by row label); rows without a chromosome are dropped (``header["n_missing"]``).
 
     Raises
     ------
     InputError
-        No chromosome / position columns, or non-numeric positions.
+        No coordinate columns, or no row with a usable position.
 
     Examples
     --------
@@ -385,52 +525,37 @@ def coords_from_frame(df: pd.DataFrame, *, name: str = "<DataFrame>") -> CoordIn
         )
     columns = [str(c) for c in df.columns]
     if {"Chromosome", "Start", "End"} <= set(columns):  # pyranges names: taken as they are
-        pyr = {"chrom": "Chromosome", "start": "Start", "end": "End", "strand": "Strand"}
-        pyr |= {"rsid": "rsid", "gene_name": "gene_name"}
-        roles = {r: columns.index(c) for r, c in pyr.items() if c in columns}
+
+        def role(r: str, c: str, base: str = "") -> ColumnRole | None:
+            return ColumnRole(columns.index(c), c, r, "", None, base, 0) if c in columns else None
+
+        extra = {r: c for r, c in (("strand", role("strand", "Strand")),
+                                   ("gene_name", role("gene_name", "gene_name"))) if c}  # fmt: skip
+        sets = [ColumnSet("", role("chrom", "Chromosome"), start=role("start", "Start", "0"),  # type: ignore[arg-type]
+                          end=role("end", "End"), id=role("id", "rsid"), extra=extra)]  # fmt: skip
     else:
-        roles = _column_roles(columns)
-        if "pos" in roles:
-            roles.pop("start", None)
-            roles.pop("end", None)
-    if "chrom" not in roles or not ({"pos", "start"} & set(roles)):
+        sets = column_sets(columns)
+    if not sets:
+        ids = id_columns(columns)
+        if ids:
+            header = {"lines": [], "contigs": {}, "columns": {"id": ids[0].name}}
+            header["columns_inferred"] = False
+            return _ids_input(df.iloc[:, ids[0].index], header, label=name, path=None)
         raise _no_coordinate_columns(name, columns, pyranges=True)
-    missing = df.iloc[:, roles["chrom"]].isna().to_numpy()
-    if missing.any():  # rows without a chromosome carry no coordinates
-        df = df.loc[~missing]
-
-    def col(role: str) -> pd.Series | None:
-        return df.iloc[:, roles[role]] if role in roles else None
-
-    def ints(role: str) -> np.ndarray:
-        s = df.iloc[:, roles[role]]
-        if pd.api.types.is_integer_dtype(s) and not s.isna().any():
-            return s.to_numpy(dtype=np.int64)
-        return _integers(s, name, columns[roles[role]], first_line=None).to_numpy()
-
-    if "pos" in roles:
-        start = ints("pos") - 1
-        end = start + 1
-    else:
-        start = ints("start")
-        end = ints("end") if "end" in roles else start + 1
-    rsid = col("rsid")
-    frame = _frame(
-        col("chrom"),
-        start,
-        end,
-        Strand=col("strand"),
-        rsid=None if rsid is None else _clean_ids(rsid),
-        gene_name=col("gene_name"),
-    )
-    header = {
-        "lines": [],
-        "contigs": {},
-        "columns": {k: columns[v] for k, v in roles.items()},
-        "columns_inferred": False,
-        "n_missing": int(missing.sum()),
-    }
-    return CoordInput(name=name, frame=frame, kind="table", header=header)
+    no_chrom = df.iloc[:, sets[0].chrom.index].isna().to_numpy()
+    kept = df.loc[~no_chrom]
+    rows = _frame_rows(kept, sets)
+    base = {"lines": [], "contigs": {}, "columns_inferred": False}
+    cis = _set_inputs(rows, sets, columns, label=name, path=None, kind="table", base=base)
+    for ci in cis:
+        ci.header["n_missing"] = ci.header.get("n_missing", 0) + int(no_chrom.sum())
+        mal = ci.header.get("malformed")
+        if mal is not None:
+            _relabel(mal, kept.index)
+    primary, *others = cis
+    if others:
+        primary.header["coordinate_sets"] = others
+    return primary
 
 
 def coords_from_var(adata_or_var: Any, *, name: str = "<AnnData>") -> CoordInput | None:
@@ -461,9 +586,10 @@ def coords_from_var(adata_or_var: Any, *, name: str = "<AnnData>") -> CoordInput
     if not isinstance(var, pd.DataFrame):
         return None
     columns = [str(c) for c in var.columns]
-    roles = _column_roles(columns)
+    sets = column_sets(columns)
+    roles = sets[0].indices() if sets else {}
     names = pd.Series(var.index.astype(str), index=var.index)
-    if "chrom" in roles and ({"pos", "start"} & set(roles)):
+    if sets:
         sub = var.iloc[:, sorted(set(roles.values()))].copy()
         sub.columns = [columns[i] for i in sorted(set(roles.values()))]
         if "gene_name" not in roles and not _looks_like_ids(names):

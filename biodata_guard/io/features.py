@@ -227,15 +227,15 @@ def _matrix_frame(df: pd.DataFrame, label: str) -> pd.DataFrame:
     id_col = df.columns[0]
     values = df.drop(columns=id_col)
     values.index = pd.Index(df[id_col].astype(str), name=str(id_col))
-    bad_cols = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
-    for col in values.columns:
+    dtypes = values.dtypes  # one pass over the column types (wide matrices have 60k columns)
+    bad_cols = [c for c, d in dtypes.items() if not pd.api.types.is_numeric_dtype(d)]
+    unsigned = [c for c, d in dtypes.items() if d == np.uint64]
+    for col in [*unsigned, *bad_cols]:
         # pandas reads integers past 2**63 - 1 as uint64, past 2**64 - 1 as Python ints (object)
         if values[col].dtype == np.uint64:
             big = values[col] > np.iinfo(np.int64).max
-        elif col in bad_cols:
-            big = values[col].map(lambda v: isinstance(v, int) and not -(2**63) <= v < 2**63)
         else:
-            continue
+            big = values[col].map(lambda v: isinstance(v, int) and not -(2**63) <= v < 2**63)
         if big.any():
             raise InputError(
                 f"{label}: column '{col}' holds {int(big.sum())} integer(s) beyond the 64-bit "

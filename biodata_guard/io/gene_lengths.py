@@ -1,8 +1,11 @@
-"""Gene lengths (bp) for TPM / RPKM, read from featureCounts, salmon, RSEM or plain tables."""
+"""Gene lengths (bp) for TPM / RPKM: read from featureCounts, salmon, RSEM or plain tables, or
+looked up in the human / mouse table shipped with the package."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from biodata_guard._format import fraction, preview
 from biodata_guard.errors import InputError
 from biodata_guard.io._files import check_file
 
-__all__ = ["read_gene_lengths", "validate_gene_lengths"]
+__all__ = ["read_gene_lengths", "shipped_gene_lengths", "validate_gene_lengths"]
 
 _ID_COLS = (
     "gene_id",
@@ -186,3 +189,98 @@ def validate_gene_lengths(s: Any, name: str) -> pd.Series:
             )
         out = out[~out.index.duplicated(keep="first")]
     return out
+
+
+#: The shipped table (see ``biodata_guard/data/PROVENANCE.md``): union-exon lengths of the
+#: Ensembl release 100 gene builds of GRCh38, GRCm38 and GRCh37 (Ensembl's GRCh37 archive).
+SHIPPED_LENGTHS_FILE = "gene_lengths_human_mouse.tsv.gz"
+_SHIPPED_SOURCE = "Ensembl 100 {assembly} union-exon lengths shipped with biodata_guard"
+_ASSEMBLIES = ("GRCh38", "GRCh37", "GRCm38")  # in order of preference on a tie
+
+
+def _shipped_path() -> Any:
+    return resources.files("biodata_guard") / "data" / SHIPPED_LENGTHS_FILE
+
+
+@functools.cache
+def _shipped_table() -> pd.DataFrame:
+    """The whole shipped table (ids, symbols, lengths per assembly)."""
+    with resources.as_file(_shipped_path()) as p:
+        return pd.read_csv(p, sep="\t", dtype={"gene_id": str, "gene_name": str})
+
+
+def _id_number(ids: pd.Index) -> np.ndarray:
+    """The number of an Ensembl gene id (``ENSG00000141510.18`` -> 141510; -1 if none), with
+    mouse ids (``ENSMUSG``) offset so that the two species never collide."""
+    parts = ids.str.extract(r"^ENS(MUS)?G(\d{11})(?:\.\d+)?$")
+    number = pd.to_numeric(parts[1], errors="coerce").fillna(-1).to_numpy(np.int64)
+    return np.where(parts[0].notna() & (number >= 0), number + 10**11, number)
+
+
+@functools.cache
+def _id_tables() -> dict[str, pd.Series]:
+    """Per assembly, the length per Ensembl gene id number (see :func:`_id_number`); kept small
+    (integer index, float32 lengths) as it stays cached. One read of the file."""
+    cols = ["gene_id", *_ASSEMBLIES]
+    with resources.as_file(_shipped_path()) as p:
+        t = pd.read_csv(p, sep="\t", usecols=cols, dtype={"gene_id": str})
+    number = _id_number(pd.Index(t.pop("gene_id")))
+    return {
+        a: pd.Series(t[a].to_numpy(np.float32), index=number)[t[a].notna().to_numpy()]
+        for a in _ASSEMBLIES
+    }
+
+
+@functools.cache
+def _by_symbol(assembly: str) -> pd.Series:
+    """Length per gene symbol in ``assembly``; symbols of genes with different lengths dropped."""
+    t = _shipped_table()[["gene_name", assembly]].dropna()
+    spread = t.groupby("gene_name")[assembly].agg(["min", "max"])
+    return spread.loc[spread["min"] == spread["max"], "min"].astype(float)
+
+
+def shipped_gene_lengths(
+    feature_ids: Any, *, min_matched: float = 0.5
+) -> tuple[pd.Series, str] | None:
+    """Gene lengths (bp) for ``feature_ids`` from the table shipped with the package.
+
+    Ensembl gene ids (``ENSG...`` human, ``ENSMUSG...`` mouse; versions such as ``.13`` are
+    ignored) or gene symbols (human ``TP53``, mouse ``Trp53``) are looked up in the
+    union-exon lengths of the Ensembl release 100 gene builds of GRCh38, GRCh37 (Ensembl's
+    GRCh37 archive) and GRCm38; the assembly matching most ids is used (GRCh38 on a tie).
+    Lengths from another annotation release than the data's differ for revised genes: use
+    them to tell TPM from FPKM, not to recompute values exactly.
+
+    Returns
+    -------
+    (pandas.Series, str) or None
+        Lengths indexed by the matched feature ids and a sentence naming the source; None
+        when fewer than ``min_matched`` of the ids are found.
+
+    Examples
+    --------
+    >>> lengths, source = shipped_gene_lengths(["ENSG00000000003.15", "ENSG00000000005"])
+    >>> lengths.to_dict()
+    {'ENSG00000000003.15': 4536.0, 'ENSG00000000005': 1476.0}
+    >>> source
+    'Ensembl 100 GRCh38 union-exon lengths shipped with biodata_guard'
+    >>> shipped_gene_lengths(["geneA", "geneB"]) is None
+    True
+    """
+    ids = pd.Index([str(i) for i in feature_ids])
+    if not len(ids):
+        return None
+    ensembl = np.mean([i.startswith("ENS") for i in ids]) >= 0.5
+    keys = _id_number(ids) if ensembl else ids
+    best: tuple[int, pd.Series, str] | None = None
+    for assembly in _ASSEMBLIES:
+        lookup = _id_tables()[assembly] if ensembl else _by_symbol(assembly)
+        found = lookup.reindex(keys).to_numpy(dtype=float)
+        n = int(np.isfinite(found).sum())
+        if n and (best is None or n > best[0]):
+            best = (n, pd.Series(found, index=ids, name="length").dropna(), assembly)
+    if best is None or best[0] < min_matched * len(ids):
+        return None
+    n, lengths, assembly = best
+    lengths = lengths[~lengths.index.duplicated(keep="first")]
+    return lengths, _SHIPPED_SOURCE.format(assembly=assembly)

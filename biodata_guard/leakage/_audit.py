@@ -142,7 +142,7 @@ def _audit_features(ctx: AuditContext) -> list[Finding]:
     """Duplicates, near duplicates and preprocessing of the primary feature matrix."""
     cfg, split_col = ctx.config, ctx.config.split_col
     view = ctx.features[0].view
-    hint_groups = list(cfg.group_cols) or ["patient_id"]
+    hint_groups = list(cfg.group_cols)  # none configured: the hints use a placeholder
     has_split = ctx.samples is not None and bool(split_col)
     splits = _feature_splits(ctx, view, split_col) if has_split else None
     common = {"chunk_size": cfg.chunk_size, "label_col": cfg.label_col}
@@ -154,6 +154,7 @@ def _audit_features(ctx: AuditContext) -> list[Finding]:
             view,
             splits,
             similarity=cfg.near_duplicate_similarity,
+            alpha=cfg.near_duplicate_alpha,
             seed=cfg.seed,
             group_cols=hint_groups,
             **common,
@@ -175,8 +176,9 @@ def audit_leakage(ctx: AuditContext) -> list[Finding]:
     preprocessing), ``group_cols``, ``label_col`` and ``metadata_cols`` (label shortcuts; default:
     every sample column except label, split, group, replicate columns, plus the sample id),
     ``id_col``, ``max_overlap_fraction``, ``shortcut_score``, ``near_duplicate_similarity``,
-    ``seed`` and ``chunk_size``. Feature checks use ``ctx.features[0]``. Group overlap counts
-    go to ``ctx.artifacts["leakage"]["group_overlap"]``.
+    ``near_duplicate_alpha``, ``seed`` and ``chunk_size``. Feature checks use
+    ``ctx.features[0]``. Group overlap counts go to
+    ``ctx.artifacts["leakage"]["group_overlap"]``.
     """
     cfg, samples = ctx.config, ctx.samples
     out: list[Finding] = []

@@ -21,12 +21,18 @@ MISSING = "<missing>"
 _TRAIN_NAMES = ("train", "training", "trn", "fit")
 
 
+#: Stands for the group column in a hint when none was configured: a hint names only columns
+#: that exist, so it never guesses one ('patient_id').
+GROUP_PLACEHOLDER = "<patient or donor column>"
+
+
 def split_hint(label_col: str | None, group_cols: Sequence[str]) -> str:
     """The fix hint of the overlap checks: re-split with :data:`GROUP_SPLIT`."""
     label = "None" if label_col is None else repr(label_col)
+    groups = list(group_cols) or [GROUP_PLACEHOLDER]
     return (
         f"Re-split so that related samples share one split: "
-        f"{GROUP_SPLIT}(df, label_col={label}, group_cols={list(group_cols)!r})"
+        f"{GROUP_SPLIT}(df, label_col={label}, group_cols={groups!r})"
     )
 
 

@@ -184,7 +184,7 @@ def check_duplicate_samples(
     split_col: str = "split",
     chunk_size: int = DEFAULT_CHUNK_ROWS,
     label_col: str | None = "label",
-    group_cols: Sequence[str] = ("patient_id",),
+    group_cols: Sequence[str] = (),
 ) -> list[Finding]:
     """Find samples with identical feature vectors, across splits and within one split.
 

@@ -173,10 +173,15 @@ def search(Q: np.ndarray, R: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.n
 
 
 def nearest(
-    Q: np.ndarray, R: np.ndarray, self_pos: np.ndarray | None = None
+    Q: np.ndarray,
+    R: np.ndarray,
+    self_pos: np.ndarray | None = None,
+    *,
+    below: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Highest cosine similarity of each row of ``Q`` to the rows of ``R`` (unit-norm rows),
-    by blocked matrix products; ``self_pos[i]`` is a column of ``R`` to exclude for query i."""
+    by blocked matrix products; ``self_pos[i]`` is a column of ``R`` to exclude for query i,
+    and similarities at or above ``below`` (identical rows) are skipped."""
     best = np.full(len(Q), -np.inf, dtype=np.float32)
     arg = np.zeros(len(Q), dtype=np.int64)
     if not len(R) or not len(Q):
@@ -188,6 +193,8 @@ def nearest(
         rr = np.arange(S.shape[0])
         if self_pos is not None:
             S[rr, self_pos[i : i + step]] = -np.inf
+        if below is not None:
+            S[S >= below] = -np.inf
         j = S.argmax(axis=1)
         best[i : i + step] = S[rr, j]
         arg[i : i + step] = j

@@ -1,9 +1,10 @@
-"""Evaluated samples whose nearest training sample is as close as a technical replicate."""
+"""Evaluated samples closer to a training sample than within-split neighbours are: copies."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from biodata_guard._format import fraction, preview
 from biodata_guard.findings import Finding, Severity, not_checked
 from biodata_guard.io.matrix import DEFAULT_CHUNK_ROWS, as_matrix
 from biodata_guard.leakage._common import (
+    GROUP_PLACEHOLDER,
     GROUP_SPLIT,
     Splits,
     check_param,
@@ -19,8 +21,16 @@ from biodata_guard.leakage._common import (
     too_few_splits,
 )
 from biodata_guard.leakage._embedding import MAX_FIT_ROWS, N_COMPONENTS, embed, nearest, search
+from biodata_guard.leakage._near_stats import (
+    DISTANCE_FLOOR,
+    MIN_CALIBRATION,
+    ExcessTest,
+    NullCloseness,
+    excess_test,
+    flagged,
+    null_closeness,
+)
 from biodata_guard.registry import Interval, declare_check, declare_param
-from biodata_guard.stats import robust_sd
 
 NEAR_DUPLICATE_SIMILARITY = declare_param(
     "near_duplicate_similarity",
@@ -32,12 +42,24 @@ NEAR_DUPLICATE_SIMILARITY = declare_param(
     key="near_duplicate_similarity",
 )
 
+#: The false-alarm rate of the near-duplicate test, per matrix.
+NEAR_DUPLICATE_ALPHA = declare_param(
+    "near_duplicate_alpha",
+    0.01,
+    kind="float",
+    help="False-alarm rate of the near-duplicate test per matrix: the chance of a finding on a "
+    "split without copies (default 0.01).",
+    valid=Interval(float, 0, 1, closed="neither"),
+    section="thresholds",
+    key="near_duplicate_alpha",
+)
+
 NEAR_DUPLICATES = declare_check(
     "leakage.near_duplicates",
     group="leakage",
     severities=("warning", "error"),
     needs=("features", "split"),
-    params=("near_duplicate_similarity", "seed"),
+    params=("near_duplicate_similarity", "near_duplicate_alpha", "seed"),
     doc="Evaluated samples as close to a training sample as a technical replicate.",
 )
 
@@ -49,22 +71,87 @@ _PASSED = ("max_near_duplicate_fraction", "n_non_finite_samples_skipped", "embed
 _FEW_FEATURES = "fewer than 2 features"
 _NO_EMBEDDING = "fewer than 2 samples with finite values to fit the embedding"
 _SIMILARITY_HINT = "Use e.g. similarity=0.99, or None to calibrate it from the data."
-_NO_CALIBRATION = "no split holds 2 samples to calibrate the threshold (pass similarity=...)"
+_ALPHA_HINT = "Use e.g. alpha=0.01 (the chance of a finding on a split without copies)."
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """The replicate-level similarity threshold and the within-split distances behind it."""
+class SplitTest:
+    """One evaluated split: its rows, each row's nearest reference row and cosine distance,
+    how the search ran, the calibration behind the null, the test (None with a fixed
+    threshold) and the rows reported."""
 
-    threshold: float
-    n_calibration: int
-    median_within_split_similarity: float
-    mad_log_distance: float
+    name: str
+    rows: np.ndarray
+    partners: np.ndarray
+    distance: np.ndarray
+    search: str
+    null: NullCloseness | None
+    test: ExcessTest | None
+    reported: np.ndarray
+
+
+def _reference(sp_: Splits, c: int) -> np.ndarray:
+    """Rows that split ``c`` is compared with: train, or every other fold."""
+    if sp_.train is not None:
+        return np.flatnonzero(sp_.codes == sp_.train)
+    return np.flatnonzero((sp_.codes >= 0) & (sp_.codes != c))
+
+
+def calibration_distances(
+    emb: np.ndarray, pool: np.ndarray, *, max_rows: int, seed: int
+) -> np.ndarray:
+    """Cosine distance of a seeded subsample of ``pool`` rows to their nearest other row of
+    ``pool`` with a different profile: the closeness of distinct samples within a split
+    (identical rows are one sample stored twice, which ``leakage.duplicate_samples`` reports)."""
+    queries = pool
+    if len(pool) > max_rows:
+        rng = np.random.default_rng(seed + 1)
+        queries = np.sort(rng.choice(pool, max_rows, replace=False))
+    if len(pool) < 2:
+        return np.zeros(0)
+    self_pos = np.searchsorted(pool, queries)
+    best, _ = nearest(emb[queries], emb[pool], self_pos, below=np.float32(1.0 - DISTANCE_FLOOR))
+    return 1.0 - best[np.isfinite(best)].astype(np.float64)
+
+
+def split_tests(
+    emb: np.ndarray,
+    sp_: Splits,
+    *,
+    alpha: float,
+    similarity: float | None,
+    max_calibration_rows: int,
+    seed: int,
+) -> list[SplitTest]:
+    """Search, test (at its share of ``alpha``, unless ``similarity`` is fixed) and select
+    the rows to report of each evaluated split; the train calibration is shared by every split
+    evaluated against train."""
+    evaluated = [c for c in range(len(sp_.names)) if c != sp_.train and (sp_.codes == c).any()]
+    share = alpha / max(1, len(evaluated))
+    nulls: dict[int, NullCloseness | None] = {}
+    out = []
+    for c in evaluated:
+        queries, ref = np.flatnonzero(sp_.codes == c), _reference(sp_, c)
+        best, arg, how = search(emb[queries], emb[ref], seed=seed)
+        dist = np.maximum(1.0 - best.astype(np.float64), 0.0)
+        null = test = None
+        if similarity is not None:
+            reported = 1.0 - dist >= similarity
+        else:
+            key = -1 if sp_.train is not None else c
+            if key not in nulls:
+                cal = calibration_distances(emb, ref, max_rows=max_calibration_rows, seed=seed)
+                nulls[key] = null_closeness(cal)
+            null = nulls[key]
+            test = None if null is None else excess_test(null, dist)
+            reported = np.zeros(len(dist), bool) if test is None else flagged(test, dist, share)
+        out.append(SplitTest(sp_.names[c], queries, ref[arg], dist, how, null, test, reported))
+    return out
 
 
 @dataclass(frozen=True)
 class NearHits:
-    """Evaluated rows at or above the threshold, closest first (ties by row), with their
+    """Evaluated rows reported as near duplicates, closest first (ties by row), with their
     nearest reference row and similarity; hits per split and how each split was searched."""
 
     rows: np.ndarray
@@ -79,75 +166,81 @@ class NearHits:
         return len(self.rows) / self.n_eval if self.n_eval else 0.0
 
 
-def calibrate(
-    emb: np.ndarray,
-    sp_: Splits,
-    *,
-    max_rows: int,
-    robust_z: float,
-    min_closeness_ratio: float,
-    seed: int,
-) -> Calibration | None:
-    """Replicate-level similarity from the cosine distance of each sample to its nearest
-    neighbour within its own split (train, or each fold), on a seeded subsample of queries: on
-    the log scale, the stricter of ``median - robust_z * MAD`` and
-    ``median - log(min_closeness_ratio)``. None when no split has two samples to compare."""
-    pools = [sp_.train] if sp_.train is not None else list(range(len(sp_.names)))
-    candidates = np.flatnonzero(np.isin(sp_.codes, pools))
-    rng = np.random.default_rng(seed + 1)
-    if len(candidates) > max_rows:
-        candidates = np.sort(rng.choice(candidates, max_rows, replace=False))
-    sims = []
-    for c in pools:
-        pool = np.flatnonzero(sp_.codes == c)
-        queries = candidates[sp_.codes[candidates] == c]
-        if len(pool) < 2 or not len(queries):
-            continue
-        self_pos = np.searchsorted(pool, queries)
-        best, _ = nearest(emb[queries], emb[pool], self_pos)
-        sims.append(best)
-    if not sims:
-        return None
-    sim = np.concatenate(sims).astype(np.float64)
-    logd = np.log(np.clip(1.0 - sim, 1e-6, None))
-    med = float(np.median(logd))
-    mad = robust_sd(logd)
-    cut = min(med - robust_z * mad, med - np.log(min_closeness_ratio))
-    return Calibration(
-        threshold=float(1.0 - np.exp(cut)),
-        n_calibration=len(sim),
-        median_within_split_similarity=float(1.0 - np.exp(med)),
-        mad_log_distance=mad,
-    )
-
-
-def near_hits(emb: np.ndarray, sp_: Splits, threshold: float, *, seed: int) -> NearHits:
-    """Each evaluated sample's nearest reference sample (test: train; a fold: the other folds)
-    and the pairs at or above ``threshold``."""
+def near_hits(tests: list[SplitTest]) -> NearHits:
+    """The reported pairs of every split, closest first."""
     rows, partners, sims = [], [], []
     per_split: dict[str, int] = {}
-    searches: dict[str, str] = {}  # split -> how its nearest training samples were found
-    for c in range(len(sp_.names)):
-        if c == sp_.train:
-            continue
-        queries = np.flatnonzero(sp_.codes == c)
-        ref = np.flatnonzero(
-            sp_.codes == sp_.train if sp_.train is not None else (sp_.codes >= 0) & (sp_.codes != c)
-        )
-        best, arg, searches[sp_.names[c]] = search(emb[queries], emb[ref], seed=seed)
-        hit = best >= threshold
+    for st in tests:
+        hit = st.reported
         if hit.any():
-            per_split[sp_.names[c]] = int(hit.sum())
-            rows.append(queries[hit])
-            partners.append(ref[arg[hit]])
-            sims.append(best[hit])
-    n_eval = int(sp_.eval_mask.sum())
+            per_split[st.name] = int(hit.sum())
+            rows.append(st.rows[hit])
+            partners.append(st.partners[hit])
+            sims.append(1.0 - st.distance[hit])
+    n_eval = sum(len(st.rows) for st in tests)
+    searches = {st.name: st.search for st in tests}
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
-        return NearHits(empty, empty, np.zeros(0, np.float32), per_split, searches, n_eval)
+        return NearHits(empty, empty, np.zeros(0), per_split, searches, n_eval)
     row, partner, sim = np.concatenate(rows), np.concatenate(partners), np.concatenate(sims)
     order = np.lexsort((row, -sim))
     return NearHits(row[order], partner[order], sim[order], per_split, searches, n_eval)
+
+
+def _test_evidence(tests: list[SplitTest], alpha: float) -> dict[str, Any]:
+    """Per tested split: the p-values, the reported samples' closeness with its null rate and
+    the number expected that close by chance, and the null model."""
+    out: dict[str, Any] = {}
+    for st in tests:
+        if st.test is None or st.null is None:
+            continue
+        t, hit = st.test, st.reported
+        rate = float(t.sample_p[hit].max()) if hit.any() else math.nan
+        out[st.name] = {
+            "p_value": t.p_value,
+            "alpha": alpha / max(1, len(tests)),
+            "simes_p_value": t.simes_p,
+            "count_tests": [
+                {"level": r.level, "n_close": r.n_close, "expected": r.expected, "p": r.p_value}
+                for r in t.rungs
+            ],
+            "n_evaluated": t.n_eval,
+            "n_reported": int(hit.sum()),
+            "threshold_similarity": float(1.0 - st.distance[hit].max()) if hit.any() else None,
+            "null_rate": rate,
+            "expected_by_chance": t.n_eval * rate if hit.any() else 0.0,
+            "n_calibration": st.null.n,
+            "median_within_split_similarity": float(1.0 - np.median(st.null.distances)),
+            "min_within_split_similarity": float(1.0 - st.null.distances[0]),
+            "tail_exponent": st.null.exponent,
+            "tail_exponent_low": st.null.exponent_low,
+        }
+    return out
+
+
+def _small(x: float, equals: str = "") -> str:
+    """A rate or p-value for a message: below 1e-12 (the tail model's extrapolation), only
+    its bound.
+
+    Examples
+    --------
+    >>> _small(3.2e-4, "= "), _small(2e-80, "= ")
+    ('= 0.00032', '< 1e-12')
+    """
+    return "< 1e-12" if x < 1e-12 else f"{equals}{x:.2g}"
+
+
+def _how(tests: dict[str, Any], threshold: float | None) -> str:
+    """The message's account of the threshold: fixed, or the test behind it."""
+    if threshold is not None:
+        return f"cosine similarity >= {threshold:.4g}, fixed threshold"
+    parts = [
+        f"{name}: {t['n_reported']} at cosine similarity >= {t['threshold_similarity']:.4g}, "
+        f"where within-split nearest neighbours lie at a rate of {_small(t['null_rate'])} "
+        f"({_small(t['expected_by_chance'])} expected by chance, p {_small(t['p_value'], '= ')})"
+        for name, t in tests.items()
+    ]
+    return "; ".join(parts)
 
 
 def _near_finding(
@@ -155,9 +248,8 @@ def _near_finding(
     hits: NearHits,
     sp_: Splits,
     ids: Any,
-    threshold: float,
-    cal: Calibration | None,
-    calibration_settings: dict[str, float],
+    threshold: float | None,
+    tests: dict[str, Any],
     evidence: dict[str, Any],
     fix: str,
 ) -> Finding:
@@ -167,30 +259,28 @@ def _near_finding(
     top = slice(0, _MAX_PAIRS)
     listed = [[ids[r], ids[p]] for r, p in zip(hits.rows[top], hits.partners[top], strict=True)]
     ref_word = "a sample of another fold" if sp_.is_folds else f"a '{sp_.names[0]}' sample"
-    how = (
-        f"calibrated: within-split nearest neighbours have median "
-        f"{cal.median_within_split_similarity:.4g}"
-        if cal
-        else "fixed threshold"
-    )
     max_fraction = evidence["max_near_duplicate_fraction"]
+    shown = {s: t for s, t in tests.items() if s in hits.per_split}
+    expected = sum(t["expected_by_chance"] for t in shown.values())
+    excess = max(0.0, n_hit - expected) / hits.n_eval if hits.n_eval else 0.0
     return Finding(
         NEAR_DUPLICATES,
-        Severity.ERROR if hits.fraction > max_fraction else Severity.WARNING,
+        Severity.ERROR if excess > max_fraction else Severity.WARNING,
         f"{name}: {fraction(n_hit, hits.n_eval)} {sp_.eval_word} are near duplicates of "
-        f"{ref_word} (cosine similarity >= {threshold:.4g} on a "
-        f"{evidence['embedding']['n_components']}-d embedding; {how}; e.g. "
+        f"{ref_word} ({_how(shown, threshold)}; "
+        f"{evidence['embedding']['n_components']}-d embedding; e.g. "
         f"{preview((f'{a} ~ {b}' for a, b in listed), total=n_hit)})",
         evidence={
             "n_near_duplicates": n_hit,
             "n_evaluated_samples": hits.n_eval,
             "near_duplicate_fraction": hits.fraction,
+            "expected_by_chance": expected,
+            "excess_fraction": excess,
             "per_split": hits.per_split,
             "search": hits.searches,
+            "calibrated": threshold is None,
             "threshold_similarity": threshold,
-            "calibrated": cal is not None,
-            **(calibration_settings if cal else {}),
-            **(asdict(cal) if cal else {}),
+            "tests": tests,
             "max_near_duplicate_fraction": max_fraction,
             "pair_similarities": [float(s) for s in hits.similarity[top]],
             "n_non_finite_samples_skipped": evidence["n_non_finite_samples_skipped"],
@@ -218,16 +308,6 @@ def _embedding(
     return emb, info, sp_, int(non_finite.sum())
 
 
-def _threshold(
-    emb: np.ndarray, sp_: Splits, similarity: float | None, **calibration: Any
-) -> tuple[float, Calibration | None] | None:
-    """The fixed ``similarity``, or the calibrated threshold; None when it cannot be calibrated."""
-    if similarity is not None:
-        return float(similarity), None
-    cal = calibrate(emb, sp_, **calibration)
-    return None if cal is None else (cal.threshold, cal)
-
-
 def check_near_duplicates(
     X: Any,
     splits: Any,
@@ -235,8 +315,7 @@ def check_near_duplicates(
     name: str | None = None,
     split_col: str = "split",
     similarity: float | None = None,
-    robust_z: float = 4.0,
-    min_closeness_ratio: float = 4.0,
+    alpha: float = NEAR_DUPLICATE_ALPHA.default,
     max_near_duplicate_fraction: float = 0.05,
     n_components: int = N_COMPONENTS,
     max_fit_rows: int = MAX_FIT_ROWS,
@@ -244,30 +323,32 @@ def check_near_duplicates(
     chunk_size: int = DEFAULT_CHUNK_ROWS,
     seed: int = 0,
     label_col: str | None = "label",
-    group_cols: Sequence[str] = ("patient_id",),
+    group_cols: Sequence[str] = (),
 ) -> list[Finding]:
-    """Find evaluated samples whose nearest training sample is as close as a technical replicate.
+    """Find an excess of evaluated samples as close to a training sample as a copy would be.
 
-    Rows are embedded once: non-negative data are scaled to the median row total and log1p
-    transformed, then projected by a ``TruncatedSVD`` fitted on at most ``max_fit_rows`` seeded
-    rows (sparse input stays sparse), centred, and normalised to unit length. Each test sample's
-    nearest train sample (each fold sample's nearest sample in another fold) is found by blocked
-    matrix products, exactly, in float32.
+    Rows are embedded once (non-negative data scaled to the median row total and log1p
+    transformed, a ``TruncatedSVD`` fitted on at most ``max_fit_rows`` seeded rows, centred,
+    unit length); each test sample's nearest train sample (each fold sample's nearest sample in
+    the other folds) is found exactly by blocked float32 matrix products.
 
-    The threshold is calibrated unless ``similarity`` is given: the cosine distance of training
-    samples to their nearest training neighbour is summarised on a log scale, and a pair closer
-    than ``median - robust_z * MAD`` and at least ``min_closeness_ratio`` times closer than the
-    median is an outlier of closeness -- a technical replicate, re-sequenced library or duplicate
-    rather than another biological sample.
+    Cells of one type are close by nature, so closeness alone is no evidence: the distances of
+    the evaluated samples to their nearest reference sample are compared with those of up to
+    ``max_calibration_rows`` seeded reference samples to their nearest other reference sample,
+    and only an *excess* of close pairs is flagged (count tests at the within-split levels 1e-2
+    and 1e-3 and Simes' test of the per-sample p-values, Bonferroni-combined:
+    :mod:`biodata_guard.leakage._near_stats`). The chance of a finding on a split without
+    copies is at most ``alpha`` per matrix, whatever the number of test samples; one
+    re-uploaded sample (a training sample copied into test with a little noise) is found on
+    its own. ``similarity`` replaces the test by a fixed cosine threshold.
 
-    ``leakage.near_duplicates`` is a ``warning``, an ``error`` when more than
-    ``max_near_duplicate_fraction`` of the evaluated samples are near duplicates. Exact
-    duplicates (similarity 1) are included; ``leakage.duplicate_samples`` reports them as well.
-    An ``info`` says why the check could not run (fewer than 2 splits or features, too few
-    samples to fit the embedding or to calibrate the threshold).
-
-    Cost: one pass over the matrix for the embedding, O(n_test x n_train x n_components) for the
-    search (BLAS), memory O(n x n_components).
+    ``leakage.near_duplicates`` lists the pairs Benjamini-Hochberg selects at false-discovery
+    rate ``alpha`` (closest first) with the number expected by chance: a ``warning``, an
+    ``error`` when the excess is over ``max_near_duplicate_fraction`` of the evaluated samples.
+    Exact duplicates are included (``leakage.duplicate_samples`` reports them too). An ``info``
+    says why the check could not run. Cost: one pass for the embedding, O(n_test x n_train x
+    n_components) for the search, O(max_calibration_rows x n_train x n_components) per reference
+    set for the calibration.
 
     Parameters
     ----------
@@ -278,15 +359,14 @@ def check_near_duplicates(
     name, split_col
         Names used in messages.
     similarity
-        Fixed cosine similarity at or above which a pair is a near duplicate (skips calibration).
-    robust_z
-        Calibration: how many robust standard deviations (MAD) below the median log distance.
-    min_closeness_ratio
-        Calibration: how many times closer than the median nearest-neighbour distance.
+        Fixed cosine similarity at or above which a pair is a near duplicate (skips the test).
+    alpha
+        False-alarm rate per matrix (``--near-duplicate-alpha``).
     max_near_duplicate_fraction
-        Fraction of evaluated samples above which the finding is an error.
+        Excess fraction of evaluated samples above which the finding is an error.
     n_components, max_fit_rows, max_calibration_rows, chunk_size
-        Embedding size, rows used to fit it, queries used for calibration, rows read at once.
+        Embedding size, rows used to fit it, calibration queries per reference set, rows read
+        at once.
     seed
         Seed of the row subsamples and of the randomized SVD.
     label_col, group_cols
@@ -304,6 +384,7 @@ def check_near_duplicates(
     """
     if similarity is not None:
         check_param(NEAR_DUPLICATE_SIMILARITY, similarity, "similarity", hint=_SIMILARITY_HINT)
+    check_param(NEAR_DUPLICATE_ALPHA, alpha, "alpha", hint=_ALPHA_HINT)
     view = as_matrix(X, name=name)
     name = view.name
     sp_ = parse_splits(splits, view.n_obs, name, split_col)
@@ -315,14 +396,27 @@ def check_near_duplicates(
     if embedded is None:
         return [not_checked(NEAR_DUPLICATES, _NO_EMBEDDING, input=name)]
     emb, info, sp_, n_skipped = embedded
-    settings = {"robust_z": robust_z, "min_closeness_ratio": min_closeness_ratio}
-    found = _threshold(emb, sp_, similarity, max_rows=max_calibration_rows, seed=seed, **settings)
-    if found is None:
-        return [not_checked(NEAR_DUPLICATES, _NO_CALIBRATION, input=name)]
-    threshold, cal = found
-    hits = near_hits(emb, sp_, threshold, seed=seed)
+    settings = {"similarity": similarity, "max_calibration_rows": max_calibration_rows}
+    tests = split_tests(emb, sp_, alpha=alpha, seed=seed, **settings)
+    if similarity is None and not any(st.test is not None for st in tests):
+        return [not_checked(NEAR_DUPLICATES, _no_calibration(sp_), input=name)]
+    hits = near_hits(tests)
     if not len(hits.rows):
         return []
-    fix = f"{GROUP_SPLIT}(df, label_col={label_col!r}, group_cols={list(group_cols)!r})"
+    groups = list(group_cols) or [GROUP_PLACEHOLDER]
+    fix = f"{GROUP_SPLIT}(df, label_col={label_col!r}, group_cols={groups!r})"
     evidence = dict(zip(_PASSED, (max_near_duplicate_fraction, n_skipped, info), strict=True))
-    return [_near_finding(name, hits, sp_, view.obs_names, threshold, cal, settings, evidence, fix)]
+    tested = _test_evidence(tests, alpha)
+    return [_near_finding(name, hits, sp_, view.obs_names, similarity, tested, evidence, fix)]
+
+
+def _no_calibration(sp_: Splits) -> str:
+    counts = np.bincount(sp_.codes[sp_.codes >= 0], minlength=len(sp_.names))
+    if sp_.is_folds:
+        ref, n = "the other folds hold", int((counts.sum() - counts).min())
+    else:
+        ref, n = f"'{sp_.names[0]}' holds", int(counts[sp_.train])
+    return (
+        f"{ref} {n} sample{'' if n == 1 else 's'}; the near-duplicate test needs >= "
+        f"{MIN_CALIBRATION} to calibrate (pass similarity=... for a fixed threshold)"
+    )

@@ -11,14 +11,20 @@ import numpy as np
 from biodata_guard._format import fraction, subjects
 from biodata_guard.findings import Finding, Severity, not_checked
 from biodata_guard.io.matrix import DEFAULT_CHUNK_ROWS, as_matrix
-from biodata_guard.leakage._common import GROUP_SPLIT, Splits, parse_splits, too_few_splits
+from biodata_guard.leakage._common import (
+    GROUP_PLACEHOLDER,
+    GROUP_SPLIT,
+    Splits,
+    parse_splits,
+    too_few_splits,
+)
 from biodata_guard.leakage._split_moments import SplitMoments, split_moments
 from biodata_guard.registry import declare_check
 
 PREPROCESSING_BEFORE_SPLIT = declare_check(
     "leakage.preprocessing_before_split",
     group="leakage",
-    severities=("warning",),
+    severities=("error", "warning"),
     needs=("features", "split"),
     doc="Features scaled or normalised on all samples pooled, before splitting.",
 )
@@ -150,16 +156,24 @@ def quantile_row_scan(mo: SplitMoments, sp_: Splits, n_vars: int) -> RowScan | N
 # --- findings ---------------------------------------------------------------------------------
 
 
+def _within_splits(st: FeatureScan) -> str:
+    """How many features carry the fingerprint within the splits: "none within any split",
+    or the largest count with its split."""
+    worst = max(st.per_split, key=lambda s: st.per_split[s])
+    if st.per_split[worst] == 0:
+        return "none within any split"
+    return f"only {fraction(st.per_split[worst], st.n_considered)} within '{worst}'"
+
+
 def _standardised_finding(
     st: FeatureScan, *, name: str, n_features: int, var_names: Any, settings: dict, hint: str
 ) -> Finding:
-    worst = max(st.per_split, key=lambda s: st.per_split[s])
     return Finding(
         PREPROCESSING_BEFORE_SPLIT,
-        Severity.WARNING,
+        Severity.ERROR,
         f"{name}: {fraction(st.n_pooled, st.n_considered)} features have mean 0 and standard "
-        f"deviation 1 exactly over all splits pooled, but at most {st.per_split[worst]} within "
-        f"any one split (largest |mean| per split: "
+        f"deviation 1 exactly over all splits pooled, but {_within_splits(st)} (largest "
+        f"|mean| per split: "
         f"{', '.join(f'{s} {v:.3g}' for s, v in st.max_abs_mean.items())}); the scaler was "
         "fitted on all samples before splitting",
         evidence={
@@ -181,14 +195,12 @@ def _standardised_finding(
 def _range_finding(
     st: FeatureScan, *, name: str, n_features: int, var_names: Any, settings: dict, hint: str
 ) -> Finding:
-    worst = max(st.per_split, key=lambda s: st.per_split[s])
     lo, hi = st.range
     return Finding(
         PREPROCESSING_BEFORE_SPLIT,
-        Severity.WARNING,
+        Severity.ERROR,
         f"{name}: {fraction(st.n_pooled, st.n_considered)} features span exactly "
-        f"[{lo:.6g}, {hi:.6g}] over all splits pooled, but only "
-        f"{fraction(st.per_split[worst], st.n_considered)} within '{worst}' "
+        f"[{lo:.6g}, {hi:.6g}] over all splits pooled, but {_within_splits(st)} "
         f"({', '.join(f'{s}: {v}' for s, v in st.per_split.items())}); "
         "min-max or quantile scaling was fitted on all samples before splitting",
         evidence={
@@ -249,7 +261,7 @@ def check_preprocessing_before_split(
     atol: float = 1e-4,
     chunk_size: int = DEFAULT_CHUNK_ROWS,
     label_col: str | None = "label",
-    group_cols: Sequence[str] = ("patient_id",),
+    group_cols: Sequence[str] = (),
 ) -> list[Finding]:
     """Detect features scaled or normalised on all samples pooled, before splitting.
 
@@ -267,8 +279,11 @@ def check_preprocessing_before_split(
       tell a reference computed on the pool from one computed on train and applied to test; the
       message says so.
 
-    Each detection is a ``leakage.preprocessing_before_split`` ``warning``. Feature selection
-    fitted on all data is not detectable from the matrix alone. An ``info`` says so when there
+    A scaler fitted on the pooled samples (standardisation, range scaling) is an ``error``:
+    the test samples informed the transform of the training samples. Quantile normalisation
+    across samples is a ``warning``: a reference taken from the training samples and applied to
+    the others leaves the same fingerprint. Feature selection fitted on all data is not
+    detectable from the matrix alone. An ``info`` says so when there
     are fewer than 2 splits or no features.
 
     Parameters
@@ -305,7 +320,8 @@ def check_preprocessing_before_split(
         reason = too_few_splits(sp_, split_col) if S < 2 else "the matrix has no features"
         return [not_checked(PREPROCESSING_BEFORE_SPLIT, reason, input=name)]
     mo = split_moments(view, sp_.codes, S, chunk_size)
-    fix = f"{GROUP_SPLIT}(df, label_col={label_col!r}, group_cols={list(group_cols)!r})"
+    groups = list(group_cols) or [GROUP_PLACEHOLDER]
+    fix = f"{GROUP_SPLIT}(df, label_col={label_col!r}, group_cols={groups!r})"
     out = []
     sizable = [c for c in range(S) if mo.count[c] >= 2]
     if int(_considered(mo).sum()) >= 2 and sizable:

@@ -12,6 +12,7 @@ import pandas as pd
 from biodata_guard._format import preview, subjects
 from biodata_guard.findings import Finding, Severity, not_checked
 from biodata_guard.leakage._common import (
+    GROUP_PLACEHOLDER,
     GROUP_SPLIT,
     MISSING,
     as_str,
@@ -240,7 +241,7 @@ def _shortcut_hint(kind: str, col: str, label_col: str, group_col: str | None) -
         return (
             f"Never feed '{col}' (or the row order) to the model, shuffle before any "
             f"positional split and use shuffled folds: {GROUP_SPLIT}("
-            f"df, label_col={label_col!r}, group_cols=[{(group_col or 'patient_id')!r}])"
+            f"df, label_col={label_col!r}, group_cols=[{(group_col or GROUP_PLACEHOLDER)!r}])"
         )
     return (
         f"Do not use '{col}' as a feature, and make sure the label is not "

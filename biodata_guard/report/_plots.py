@@ -8,6 +8,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+# The features plot lives in its own module; it reads this module's helpers at call time.
+from biodata_guard.report import _plots_features
+
 #: Plot size in inches (at ``_DPI``): wide enough for a 1100 px report column.
 _WIDTH = 10.0
 _HEIGHT = 3.6
@@ -116,6 +119,28 @@ def _short(label: Any, n: int = 24) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+#: Long category names are wrapped onto this many lines of this many characters (not cut).
+_WRAP_WIDTH = 16
+_WRAP_LINES = 4
+
+
+def _wrapped(label: Any) -> str:
+    r"""A tick label on up to :data:`_WRAP_LINES` lines; only a name longer than that is cut.
+
+    Examples
+    --------
+    >>> _wrapped("inflammatory bowel disease, stricturing")
+    'inflammatory\nbowel disease,\nstricturing'
+    """
+    import textwrap
+
+    lines = textwrap.wrap(str(label), _WRAP_WIDTH, break_on_hyphens=False) or [""]
+    if len(lines) > _WRAP_LINES:
+        lines = lines[:_WRAP_LINES]
+        lines[-1] = _short(lines[-1] + " …", _WRAP_WIDTH)
+    return "\n".join(lines)
+
+
 # --- balance --------------------------------------------------------------------------------
 
 
@@ -134,14 +159,17 @@ def _balance(data: Mapping) -> list[tuple[str, str]]:
     classes = sorted(totals, key=lambda c: (-totals[c], c))[:_MAX_CATEGORIES]
     if not classes:
         return []
-    fig, (ax_n, ax_p) = _figure(2)
+    ticks = [_wrapped(c) for c in classes]
+    n_lines = max(t.count("\n") + 1 for t in ticks)
+    fig, (ax_n, ax_p) = _figure(2, height=_HEIGHT + 0.35 * (n_lines - 1))
     colours = _colour_map(splits, _SPLIT_COLOURS)
     width = 0.8 / len(splits)
     for i, s in enumerate(splits):
         ys = [float(counts[s].get(c, 0) or 0) for c in classes]
         xs = [j + (i - (len(splits) - 1) / 2) * width for j in range(len(classes))]
         ax_n.bar(xs, ys, width=width, label=str(s), color=colours[s])
-    ax_n.set_xticks(range(len(classes)), [_short(c, 14) for c in classes], rotation=30, ha="right")
+    ax_n.set_xticks(range(len(classes)), ticks, rotation=30 if n_lines == 1 else 0,
+                    ha="right" if n_lines == 1 else "center", fontsize=8)  # fmt: skip
     ax_n.set_ylabel("samples")
     ax_n.set_title("Class counts per split", fontsize=11)
     values = [v for s in splits for v in (float(counts[s].get(c, 0) or 0) for c in classes)]
@@ -157,11 +185,12 @@ def _balance(data: Mapping) -> list[tuple[str, str]]:
         left = 0.0
         for c, n in zip(classes, row, strict=True):
             frac = n / total
-            ax_p.barh(i, frac, left=left, color=class_colours[c], label=c if i == 0 else None)
+            label = _wrapped(c) if i == 0 else None
+            ax_p.barh(i, frac, left=left, color=class_colours[c], label=label)
             if frac >= 0.08:
                 ax_p.text(left + frac / 2, i, f"{frac:.0%}", ha="center", va="center", fontsize=7)
             left += frac
-    ax_p.set_yticks(range(len(splits)), [_short(s, 14) for s in splits])
+    ax_p.set_yticks(range(len(splits)), [_wrapped(s) for s in splits])
     ax_p.set_xlim(0, 1)
     ax_p.set_xlabel("fraction of split")
     ax_p.set_title("Class proportions per split", fontsize=11)
@@ -261,13 +290,18 @@ def _probe_embedding(data: Mapping) -> list[tuple[str, str]]:
     return [("Sample embedding (probe input) coloured by batch and by split", to_data_uri(fig))]
 
 
-def _probe_accuracy(data: Mapping) -> list[tuple[str, str]]:
-    acc = data.get("fold_accuracy")
-    if not isinstance(acc, Mapping) or not acc:
-        return []
+def _fold_series(acc: Mapping) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Accuracy per fold of each probe target, and the chance level of each target.
+
+    ``chance`` may be one number per target (``{"batch": 0.25, "label": 0.5}``) or a single
+    number; a single number is only drawn when there is one target (it is the chance of that
+    target, not of the others).
+    """
     series: dict[str, list[float]] = {}
     scalars: dict[str, float] = {}
     for k, v in acc.items():
+        if str(k).lower() == "chance":
+            continue
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
             scalars[str(k)] = float(v)
         elif isinstance(v, Mapping):
@@ -278,30 +312,43 @@ def _probe_accuracy(data: Mapping) -> list[tuple[str, str]]:
             vals = _numbers(v)
             if vals:
                 series[str(k)] = vals
-    if scalars and not series:
-        # {fold: accuracy} -> one series; a "chance" key is drawn as a reference line.
-        chance = {k: v for k, v in scalars.items() if "chance" in k.lower()}
-        series = {"accuracy": [v for k, v in scalars.items() if k not in chance]}
-        scalars = chance
+    if scalars and not series:  # {fold: accuracy}: one series
+        series = {"accuracy": list(scalars.values())}
+    chance = acc.get("chance", acc.get("Chance"))
+    if isinstance(chance, Mapping):
+        levels = {str(k): float(v) for k, v in chance.items() if _numbers([v])}
+    elif _numbers([chance]) and len(series) == 1:
+        levels = {next(iter(series)): float(chance)}
+    else:
+        levels = {}
+    return series, levels
+
+
+def _probe_accuracy(data: Mapping) -> list[tuple[str, str]]:
+    acc = data.get("fold_accuracy")
+    if not isinstance(acc, Mapping) or not acc:
+        return []
+    series, chance = _fold_series(acc)
     series = {k: v for k, v in list(series.items())[:_MAX_CATEGORIES] if v}
     if not series:
         return []
-    fig, (ax,) = _figure(1, height=3.0)
+    fig, (ax,) = _figure(1, height=max(2.4, 1.2 + 0.8 * len(series)))
     colours = _colour_map(list(series))
     for i, (name, vals) in enumerate(series.items()):
         ax.scatter(vals, [i] * len(vals), color=colours[name], s=30, zorder=3)
         mean = sum(vals) / len(vals)
         ax.plot([mean, mean], [i - 0.3, i + 0.3], color="black", lw=2)
         ax.text(mean, i + 0.33, f"mean {mean:.2f}", fontsize=8, ha="center")
-    for name, v in scalars.items():
-        ax.axvline(v, color="#888888", ls="--", lw=1)
-        ax.text(v, len(series) - 0.4, f" {_short(name, 16)} {v:.2f}", fontsize=8, color="#555555")
+        if name in chance:  # this target's own chance level, on its own row
+            c = chance[name]
+            ax.plot([c, c], [i - 0.4, i + 0.4], color="#888888", ls="--", lw=1)
+            ax.text(c, i - 0.45, f"chance {c:.2f}", fontsize=7, color="#555555", ha="center")
     ax.set_yticks(range(len(series)), [_short(k, 24) for k in series])
-    ax.set_ylim(-0.6, len(series) - 0.2)
+    ax.set_ylim(-0.7, len(series) - 0.2)
     ax.set_xlim(0, 1.02)
-    ax.set_xlabel("held-out accuracy per fold")
+    ax.set_xlabel("held-out balanced accuracy per fold (dashed: chance for that target)")
     ax.set_title("Probe accuracy per cross-validation fold", fontsize=11)
-    return [("Probe accuracy per fold", to_data_uri(fig))]
+    return [("Probe accuracy per fold, each target against its own chance level", to_data_uri(fig))]
 
 
 # --- replicates -----------------------------------------------------------------------------
@@ -462,4 +509,5 @@ _PLOTTERS: dict[str, tuple[Callable[[Mapping], list[tuple[str, str]]], ...]] = {
     "replicates": (_replicates,),
     "build": (_build,),
     "units": (_units,),
+    "features": (_plots_features.plot_features,),
 }

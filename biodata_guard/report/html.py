@@ -123,8 +123,14 @@ def _banner(report: Report) -> str:
     ok = report.ok
     counts = report.counts()
     n_fail = len(report.failing())
+    n_waived = len(report.waived())
     if ok:
         note = f"No finding at or above '{report.fail_on}'. The gate passes."
+        if n_waived:
+            note = (
+                f"No unwaived finding at or above '{report.fail_on}'; {n_waived} waived on "
+                "purpose (marked below with their reasons). The gate passes."
+            )
     else:
         note = (
             f"{n_fail} finding(s) at or above '{report.fail_on}'. The gate fails: fix the data "
@@ -135,6 +141,8 @@ def _banner(report: Report) -> str:
         f"{'s' if str(s) != 'info' else ''}</div>"
         for s in _SEVERITIES
     )
+    if n_waived:
+        boxes += f'<div class="count waived"><b>{n_waived}</b>waived</div>'
     return (
         f'<div class="banner {"pass" if ok else "fail"}" id="summary">'
         f'<div class="verdict">{"PASS" if ok else "FAIL"}</div>'
@@ -154,6 +162,8 @@ def _toc(sections: list[tuple[tuple, list[Finding]]]) -> str:
         badge = (
             f'<span class="sev {worst}">{len(found)}</span>'
             if worst
+            else '<span class="sev waived">waived</span>'
+            if found
             else '<span class="sev pass">clean</span>'
         )
         items.append(f'<li><a href="#sec-{escape(anchor)}">{escape(title)}</a> {badge}</li>')
@@ -162,7 +172,9 @@ def _toc(sections: list[tuple[tuple, list[Finding]]]) -> str:
 
 
 def _worst(found: list[Finding]) -> str:
-    return str(max(found, key=lambda f: f.severity.rank).severity) if found else ""
+    """The worst severity among findings no waiver accepted ("" when none)."""
+    live = [f for f in found if f.waiver is None]
+    return str(max(live, key=lambda f: f.severity.rank).severity) if live else ""
 
 
 def _section(report: Report, spec: tuple, found: list[Finding]) -> str:
@@ -173,10 +185,13 @@ def _section(report: Report, spec: tuple, found: list[Finding]) -> str:
         f"<h2>{escape(title)}</h2>",
     ]
     for s in _SEVERITIES:
-        n = sum(1 for f in found if f.severity == s)
+        n = sum(1 for f in found if f.severity == s and f.waiver is None)
         if n:
             parts.append(f'<span class="sev {s}">{n} {escape(str(s))}</span>')
-    if not any(f.severity >= "warning" for f in found):
+    n_waived = sum(1 for f in found if f.waiver is not None)
+    if n_waived:
+        parts.append(f'<span class="sev waived">{n_waived} waived</span>')
+    if not any(f.severity >= "warning" and f.waiver is None for f in found):
         parts.append('<span class="sev pass">no problems</span>')
     parts.append("</header>")
     if blurb:
@@ -218,22 +233,31 @@ def _plots(report: Report, keys: Sequence[str]) -> list[str]:
 
 def _finding(f: Finding) -> str:
     sev = str(f.severity)
+    waived = " waived" if f.waiver is not None else ""
     parts = [
-        f'<article class="finding {sev}" data-check="{escape(f.check)}">',
+        f'<article class="finding {sev}{waived}" data-check="{escape(f.check)}"'
+        f"{' data-waived="true"' if waived else ''}>",
         '<div class="head">',
         f'<span class="sev {sev}">{escape(sev)}</span>',
         f'<span class="check mono">{escape(f.check)}</span>',
     ]
+    if waived:
+        parts.append('<span class="sev waived">waived</span>')
     if f.input:
         parts.append(f'<span class="input">{escape(str(f.input))}</span>')
     parts.append("</div>")
     parts.append(f'<p class="msg">{_text(f.message)}</p>')
+    if f.waiver is not None:
+        rules = ", ".join(str(r) for r in f.waiver.get("rules", []))
+        parts.append(
+            f'<p class="waiver">{_text(f.waiver.get("reason", ""))}'
+            f' <span class="mono">({_text(rules, limit=300)})</span></p>'
+        )
     if f.hint:
         parts.append(f'<p class="hint">{_text(f.hint)}</p>')
     if f.evidence:
-        # Problems show their evidence; informative findings keep it folded.
-        opened = " open" if f.severity >= "warning" else ""
-        parts.append(f"<details{opened}><summary>Evidence</summary>")
+        # Folded, so a long report stays readable; the summary line keeps the key figures.
+        parts.append(f"<details><summary>Evidence{_peek(f.evidence)}</summary>")
         parts.append(_value(f.evidence, depth=0))
         parts.append("</details>")
     if f.subjects:
@@ -247,6 +271,22 @@ def _finding(f: Finding) -> str:
         )
     parts.append("</article>")
     return "\n".join(parts)
+
+
+#: Evidence figures shown in the folded evidence's summary line.
+_PEEK = 4
+
+
+def _peek(evidence: Mapping) -> str:
+    """The first few scalar figures of the evidence, for its summary line."""
+    items = [
+        f"{k} {_scalar(v)}"
+        for k, v in evidence.items()
+        if _is_scalar(v) and v is not None and not isinstance(v, bool) and k != "not_checked"
+    ][:_PEEK]
+    if not items:
+        return ""
+    return f': <span class="peek">{_text(", ".join(items), limit=300)}</span>'
 
 
 def _text(value: Any, *, limit: int = _MAX_TEXT) -> str:

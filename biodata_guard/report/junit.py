@@ -26,7 +26,8 @@ def render(report: Report) -> str:
     One ``<testsuite>`` per check group and one ``<testcase>`` per check id and input. A testcase
     whose findings reach ``report.fail_on`` gets a ``<failure>`` (an ``<error>`` for inputs that
     could not be read); a testcase whose worst finding is a warning below the gate is
-    ``<skipped>`` with the message, so CI dashboards show it as neither red nor green; informative
+    ``<skipped>`` with the message, so CI dashboards show it as neither red nor green (so is a
+    testcase whose failing findings were all waived, with the reason); informative
     findings pass and keep their messages in ``<system-out>``. A first suite ``biodata_guard``
     holds the ``audit.gate`` testcase with the overall verdict.
 
@@ -98,9 +99,10 @@ def _totals(suite: ET.Element, *, n_tests: int, n_fail: int, n_err: int, n_skip:
 def _gate_case(suite: ET.Element, report: Report) -> None:
     case = ET.SubElement(suite, "testcase", name=GATE_CASE, classname="biodata_guard")
     counts = report.counts()
+    waived = f", {len(report.waived())} waived" if report.waived() else ""
     summary = (
-        f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info; "
-        f"the gate fails at '{report.fail_on}'"
+        f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"
+        f"{waived}; the gate fails at '{report.fail_on}'"
     )
     if report.ok:
         ET.SubElement(case, "system-out").text = f"PASS: {summary}"
@@ -121,8 +123,15 @@ def _case(
 ) -> str:
     name = f"{check}[{inp}]" if inp else check
     case = ET.SubElement(suite, "testcase", name=name, classname=f"biodata_guard.{group}")
-    worst = max(found, key=lambda f: f.severity.rank)
+    live = [f for f in found if f.waiver is None]
+    worst = max(live or found, key=lambda f: f.severity.rank)
     details = "\n\n".join(_describe(f) for f in found)
+    if not live and worst.severity >= report.fail_on:
+        # Accepted on purpose: neither red nor green, with the reason.
+        reason = str(worst.waiver.get("reason", "")) if worst.waiver else ""
+        ET.SubElement(case, "skipped", message=f"waived ({reason}): {worst.message}")
+        ET.SubElement(case, "system-out").text = details
+        return "skipped"
     if worst.severity >= report.fail_on:
         tag = "error" if check.startswith("input.") else "failure"
         el = ET.SubElement(case, tag, message=worst.message, type=str(worst.severity))
@@ -142,6 +151,10 @@ def _case(
 
 def _describe(f: Finding) -> str:
     lines = [f"[{f.severity}] {f.check}: {f.message}"]
+    if f.waiver is not None:
+        lines.append(
+            f"waived: {f.waiver.get('reason', '')} ({', '.join(f.waiver.get('rules', []))})"
+        )
     if f.hint:
         lines.append(f"hint: {f.hint}")
     if f.evidence:

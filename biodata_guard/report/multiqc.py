@@ -24,6 +24,8 @@ _HREF = "https://pypi.org/project/biodata-guard/"
 #: Row name for findings that are not about one input.
 _NO_INPUT = "(audit)"
 _COLOURS = {"error": "#c62828", "warning": "#e69500", "info": "#1f5fa8"}
+#: Badge colour of a waived finding (accepted on purpose: neither red nor green).
+_WAIVED = "#7a8290"
 _MAX_SUBJECTS = 5
 
 
@@ -122,13 +124,14 @@ def _slug(text: str) -> str:
 def _parent(report: Report) -> dict[str, Any]:
     counts = report.counts()
     verdict = "PASS" if report.ok else "FAIL"
+    waived = f", {len(report.waived())} waived" if report.waived() else ""
     return {
         "parent_id": PARENT_ID,
         "parent_name": _PARENT_NAME,
         "parent_description": (
             f"Pre-training data audit: <strong>{verdict}</strong> "
-            f"({counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info; "
-            f"the gate fails at '{escape(str(report.fail_on))}'). biodata_guard "
+            f"({counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"
+            f"{waived}; the gate fails at '{escape(str(report.fail_on))}'). biodata_guard "
             f"{escape(str(report.version))}, seed {escape(str(report.seed))}."
         ),
     }
@@ -152,7 +155,11 @@ def _general_stats(report: Report) -> dict[str, Any]:
     }
     key = {"error": "bg_errors", "warning": "bg_warnings", "info": "bg_info"}
     for f in report.findings:
-        data[str(f.input) if f.input else _NO_INPUT][key[f.severity]] += 1
+        row = data[str(f.input) if f.input else _NO_INPUT]
+        if f.waiver is not None:
+            row["bg_waived"] = row.get("bg_waived", 0) + 1
+        else:
+            row[key[f.severity]] += 1
     return {
         "id": "biodata_guard_general_stats",
         "plot_type": "generalstats",
@@ -182,6 +189,16 @@ def _general_stats(report: Report) -> dict[str, Any]:
                     "description": "biodata_guard informative findings for this input",
                     "min": 0,
                     "scale": "Blues",
+                    "format": "{:,.0f}",
+                    "hidden": True,
+                }
+            },
+            {
+                "bg_waived": {
+                    "title": "Audit waived",
+                    "description": "biodata_guard findings accepted by a waiver (with a reason)",
+                    "min": 0,
+                    "scale": "Greys",
                     "format": "{:,.0f}",
                     "hidden": True,
                 }
@@ -247,13 +264,18 @@ def _section(report: Report, group: str, found: list[Finding]) -> dict[str, Any]
         subjects = ", ".join(escape(str(s)) for s in f.subjects[:_MAX_SUBJECTS])
         if len(f.subjects) > _MAX_SUBJECTS:
             subjects += f" … and {len(f.subjects) - _MAX_SUBJECTS} more"
+        colour = _COLOURS[sev] if f.waiver is None else _WAIVED
+        badge = escape(sev) + (" (waived)" if f.waiver is not None else "")
+        message = escape(f.message)
+        if f.waiver is not None:
+            message += f"<br><em>waived: {escape(str(f.waiver.get('reason', '')))}</em>"
         rows.append(
             "<tr>"
-            f'<td><span style="background:{_COLOURS[sev]};color:#fff;padding:1px 6px;'
-            f'border-radius:4px;font-weight:600">{escape(sev)}</span></td>'
+            f'<td><span style="background:{colour};color:#fff;padding:1px 6px;'
+            f'border-radius:4px;font-weight:600">{badge}</span></td>'
             f"<td><code>{escape(f.check)}</code></td>"
             f"<td>{escape(str(f.input))}</td>"
-            f"<td>{escape(f.message)}</td>"
+            f"<td>{message}</td>"
             f"<td>{escape(f.hint)}</td>"
             f"<td><small>{subjects}</small></td>"
             "</tr>"

@@ -14,19 +14,15 @@ from rich.text import Text
 from biodata_guard import registry
 
 if TYPE_CHECKING:  # annotations only: renderers read reports, the model imports a renderer
-    from biodata_guard.findings import Report
+    from biodata_guard.findings import Finding, Report
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def _build(report: Report, console: Console) -> None:
-    counts = report.counts()
-    verdict = "[bold green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
-    console.print(
-        f"biodata_guard {report.version}: {verdict} "
-        f"({counts['error']} error, {counts['warning']} warning, {counts['info']} info; "
-        f"gate fails on {report.fail_on})"
-    )
+    verdict, _, rest = report.verdict().partition(" ")
+    colour = "bold green" if report.ok else "bold red"
+    console.print(f"biodata_guard {report.version}: [{colour}]{verdict}[/] {rest}")
     for item in report.inputs:
         shape = " x ".join(str(s) for s in item.get("shape", []))
         console.print(f"  [dim]input[/] {item.get('name')} ({item.get('kind')}, {shape})")
@@ -35,17 +31,23 @@ def _build(report: Report, console: Console) -> None:
     for f in report.findings:
         if not f.evidence.get("not_checked"):
             groups.setdefault(_title(f.check), []).append(f)
-    for group in sorted(groups, key=lambda g: min(-f.severity.rank for f in groups[g])):
+    for group in sorted(groups, key=lambda g: min(_rank(f) for f in groups[g])):
         table = Table(title=group, title_justify="left", show_lines=True, expand=True)
         table.add_column("severity", no_wrap=True)
         table.add_column("check", no_wrap=True)
         table.add_column("finding", ratio=1, overflow="fold")  # hints hold long calls: fold
         for f in groups[group]:
             body = Text(f.message)
+            if f.waiver is not None:
+                body.append("\nwaived: ", style="bold")
+                body.append(str(f.waiver.get("reason", "")))
             if f.hint and f.severity != "info":
                 body.append("\nfix: ", style="bold")
                 body.append(f.hint, style="dim")
-            table.add_row(Text(str(f.severity), style=_STYLE[f.severity]), f.check, body)
+            severity = Text(str(f.severity), style=_STYLE[f.severity])
+            if f.waiver is not None:
+                severity = Text(f"{f.severity} (waived)", style="dim")
+            table.add_row(severity, f.check, body)
         console.print(table)
     if skipped:
         console.print(f"[dim]not checked ({len(skipped)}):[/]")
@@ -54,6 +56,11 @@ def _build(report: Report, console: Console) -> None:
             console.print(f"  [dim]{f.check}{where}: {f.evidence.get('reason', '')}[/]")
     if not report.findings:
         console.print("[green]No findings.[/]")
+
+
+def _rank(f: Finding) -> int:
+    """Groups with unwaived problems first; a waived finding ranks as a warning."""
+    return -min(f.severity.rank, 1) if f.waiver is not None else -f.severity.rank
 
 
 def _title(check: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from biodata_guard.io.gene_lengths import read_gene_lengths
+from biodata_guard.io.gene_lengths import read_gene_lengths, shipped_gene_lengths
 from biodata_guard.registry import declare_group
 from biodata_guard.units._anndata import check_anndata_units
 from biodata_guard.units._audit import audit_units, stream_accumulators
@@ -36,6 +36,7 @@ __all__ = [
     "detect_units",
     "gene_lengths_from_var",
     "read_gene_lengths",
+    "shipped_gene_lengths",
 ]
 
 CHECK_IDS = (DETECTED, MISMATCH, UNEXPECTED, MIXED_WITHIN, INVALID_VALUES)

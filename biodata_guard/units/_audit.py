@@ -18,7 +18,7 @@ from biodata_guard.units._findings import (
     _matrix_findings,
     _unexpected_findings,
 )
-from biodata_guard.units._lengths import _view_lengths, gene_lengths_from_var
+from biodata_guard.units._lengths import _resolve_lengths, _view_lengths, gene_lengths_from_var
 from biodata_guard.units._mismatch import MISMATCH, _mismatch_findings
 from biodata_guard.units._scan import HIST_EDGES, Scan, scan_accumulator
 
@@ -43,7 +43,8 @@ def audit_units(ctx: Any) -> list[Finding]:
     set, on every matrix of the AnnData (``X``, ``raw``, layers) with the layout checks of
     :func:`check_anndata_units`. ``ctx.config.expected_units`` is compared with each input's
     audited view; inputs are compared pairwise (``units.mismatch``). Gene lengths come from
-    ``ctx.gene_lengths`` or, for AnnData, a ``.var`` length column. Streams rows in
+    ``ctx.gene_lengths``, for AnnData a ``.var`` length column, else the shipped human /
+    mouse lengths when the feature ids are Ensembl ids or symbols. Streams rows in
     ``ctx.config.chunk_size`` blocks. Plot data (sub-sampled per-sample sums and a value
     histogram per matrix) go to ``ctx.artifacts["units"]["matrices"]``.
 
@@ -162,9 +163,13 @@ def stream_accumulators(ctx: Any, fi: Any) -> dict[tuple, Scan]:
     layer = ctx.config.layer
     role = ".X" if layer is None else ".raw.X" if layer == "raw" else f"layers['{layer}']"
     source = _lengths_source(fi.adata, ctx.gene_lengths, role)
+    given, _, origin = _resolve_lengths(fi.view, source, None, shipped=True)
     try:
-        lengths, _ = _view_lengths(fi.view, source, strict=ctx.gene_lengths is not None)
+        lengths, info = _view_lengths(
+            fi.view, given, strict=ctx.gene_lengths is not None, source=origin
+        )
     except InputError:
         return {}  # the check itself reports it
-    key, acc = scan_accumulator(fi.view, lengths)
+    shipped = info is not None and info["shipped"]
+    key, acc = scan_accumulator(fi.view, lengths, exact_lengths=not shipped)
     return {key: acc}

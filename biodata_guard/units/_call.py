@@ -52,6 +52,7 @@ _CONFIDENCE = {
     "tpm": 0.99,
     "rpkm": 0.95,
     "rpkm~": 0.4,
+    "lennorm~": 0.8,
     "normalized": 0.95,
     "normalized~": 0.8,
     "cpm_or_tpm": 0.9,
@@ -87,8 +88,9 @@ class UnitsCall:
         Human-readable label, e.g. ``"log1p(normalized)"``, ``"log2(tpm+1)"``, ``"counts"``.
     candidates
         Every unit of :data:`EXPECTED_UNITS` the data are consistent with (``("cpm", "tpm")`` for
-        ``cpm_or_tpm``, ``("rpkm", "normalized")`` for an unconfirmed RPKM call, ``()`` for
-        unknown). :meth:`matches` compares an expectation with these.
+        ``cpm_or_tpm``, ``("rpkm", "normalized")`` for an unconfirmed RPKM call, ``("log",
+        "rpkm", "normalized")`` for small non-negative values that no back-transform explains,
+        ``()`` for unknown). :meth:`matches` compares an expectation with these.
     log_base, log_of, pseudocount
         For ``units == "log"``: ``"e"``, ``"2"`` or ``"10"``, the units under the log
         (``None`` when no back-transform gave known units) and the pseudocount added.

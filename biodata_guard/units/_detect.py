@@ -23,7 +23,7 @@ from biodata_guard.units._call import (
     UnitsCall,
 )
 from biodata_guard.units._classify import _classify, _compatible, _Decision, _display, _parse
-from biodata_guard.units._lengths import _view_lengths, gene_lengths_from_var
+from biodata_guard.units._lengths import _resolve_lengths, _view_lengths
 from biodata_guard.units._reason import _counts_columns_reason, _reason, _undetermined
 from biodata_guard.units._scan import Scan, scan_matrix
 
@@ -74,7 +74,7 @@ def _build_call(
     scan: Scan,
     dec: _Decision,
     *,
-    lengths_info: dict[str, int] | None,
+    lengths_info: dict[str, Any] | None,
     lo: float,
 ) -> UnitsCall:
     """The matrix's call from the per-sample labels: majority, evidence, reason, offenders."""
@@ -87,13 +87,17 @@ def _build_call(
     has_lengths = lengths_info is not None
     maj = _majority(scan, dec, present)
     form = _form(maj.internal, maj.label)
+    unresolved_log = form.units == "log" and form.log_of is None
+    if unresolved_log and ev["n_negative"] == 0:
+        form = replace(form, candidates=_UNRESOLVED_LOG)
     stats = scan.log[form.log_base] if form.log_base is not None else {**scan.raw, "S": scan.S}
     ev.update(_form_evidence(form, stats, maj.rows, dec, has_lengths=has_lengths))
     ev["undetermined"] = _undetermined(
         form.linear,
         form.key,
-        unresolved_log=form.units == "log" and form.log_of is None,
+        unresolved_log=unresolved_log,
         has_lengths=has_lengths,
+        signed=ev["n_negative"] > 0,
     )
     reason = _reason(
         form.key,
@@ -175,6 +179,10 @@ def _mixed_rows(
     return _first(view.obs_names[mixed_rows])
 
 
+#: What small non-negative non-integer values may be when no back-transform gives known
+#: units: a log scale, or linear values that happen to be small (RPKM of low-expressed genes).
+_UNRESOLVED_LOG = ("log", "rpkm", "normalized")
+
 #: The call of a matrix whose majority columns are integers >= 0 beside a few odd columns.
 _COUNTS_COLUMNS = _Form("counts", "counts", "counts", ("counts",))
 
@@ -184,7 +192,7 @@ def _matrix_evidence(
     scan: Scan,
     present: np.ndarray,
     display: np.ndarray,
-    lengths_info: dict[str, int] | None,
+    lengths_info: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The figures every call carries: shape, value range, sums, per-sample labels."""
     n, m = view.shape
@@ -288,7 +296,11 @@ def _form_evidence(
             ev["filtered_share"] = 1.0 - ev["target_sum"] / CPM_TARGET
     if has_lengths and "SL" in stats and len(S):
         ev["length_sum_over_1e9"] = float(np.median(stats["SL"][major_rows]) / RPKM_LENGTH_SUM)
-    ev["fraction_on_integer_grid"] = float(np.mean(stats["grid_m"][major_rows] > 0))
+    ev["fraction_on_integer_grid"] = float(np.mean(stats["grid"][major_rows]))
+    if stats["grid"][major_rows].any():
+        ev["lattice_share"] = float(np.median(stats["grid_share"][major_rows & stats["grid"]]))
+    if "len_grid" in stats:
+        ev["fraction_on_length_lattice"] = float(np.mean(stats["len_grid"][major_rows]))
     if stats["rounded"][major_rows].any():
         ev["n_rounded_samples"] = int(stats["rounded"][major_rows].sum())
     if dec.feature_scaled:
@@ -302,6 +314,11 @@ def _mixed_column_evidence(scan: Scan, dec: _Decision) -> dict[str, Any]:
         "n_mixed_features": int(dec.mixed_cols.sum()),
         "mixed_feature_kind": dec.mixed_kind,
         "n_features_nonzero": int((scan.f_nnz > 0).sum()),
+        **(
+            {"n_features_nonnegative": int(((scan.f_nnz > 0) & (scan.f_neg == 0)).sum())}
+            if dec.mixed_kind == "negative"
+            else {}
+        ),
     }
 
 
@@ -358,20 +375,25 @@ def _detect(
     name: str | None,
     max_filtered_share: float,
     strict_lengths: bool = True,
+    shipped_lengths: bool = True,
 ) -> tuple[UnitsCall, Scan]:
-    """Detect units and keep the scan (for artifacts). With ``strict_lengths=False``
-    (lengths found automatically, e.g. in ``.var``), lengths that do not match are ignored
-    instead of raising."""
+    """Detect units and keep the scan (for artifacts). Lengths found automatically (an
+    AnnData ``.var`` column, the shipped table) that do not match are ignored; the user's
+    raise unless ``strict_lengths=False``."""
     _check_options(chunk_size, max_filtered_share)
-    if gene_lengths is None and _is_anndata(X):
-        gene_lengths = gene_lengths_from_var(X)
-        strict_lengths = False
+    adata = X if _is_anndata(X) else None
     view = _as_view(X, name)
-    lengths, lengths_info = _view_lengths(view, gene_lengths, strict=strict_lengths)
-    scan = scan_matrix(view, lengths, chunk_size)
+    lengths_in, strict, source = _resolve_lengths(
+        view, gene_lengths, adata, shipped=shipped_lengths
+    )
+    lengths, lengths_info = _view_lengths(
+        view, lengths_in, strict=strict and strict_lengths, source=source
+    )
+    mode = None if lengths_info is None else "shipped" if lengths_info["shipped"] else "user"
+    scan = scan_matrix(view, lengths, chunk_size, exact_lengths=mode != "shipped")
     lo = 1.0 - max_filtered_share
     with np.errstate(all="ignore"):
-        dec = _classify(scan, has_lengths=lengths is not None, lo=lo)
+        dec = _classify(scan, lengths=mode, lo=lo)
         return _build_call(view, scan, dec, lengths_info=lengths_info, lo=lo), scan
 
 
@@ -382,12 +404,14 @@ def detect_units(
     chunk_size: int = DEFAULT_CHUNK_ROWS,
     name: str | None = None,
     max_filtered_share: float = 0.25,
+    shipped_lengths: bool = True,
 ) -> UnitsCall:
     """Infer the units of a samples x features matrix in one streaming pass over its rows.
 
     Per sample it measures sums, non-zeros, min/max, non-integer and negative values,
-    NaN/inf, whether the values sit on a per-sample grid of integer counts (CPM and
-    library-size normalised values do; TPM does only after multiplying by gene length),
+    NaN/inf, whether the values sit on a per-sample lattice of integer counts (count / s:
+    CPM and size-factor normalised values do; TPM and RPKM do only after multiplying by
+    gene length; the lattice test has a false-alarm rate below 4e-8 per sample),
     the sum of value x gene length (1e9 for RPKM/FPKM) and the same after undoing log
     transforms (base e, 2, 10, pseudocount 1 or the sample minimum); per feature it keeps
     sums and sums of squares (scaled detection). Each sample gets its own call
@@ -399,17 +423,23 @@ def detect_units(
         Dense array, scipy.sparse matrix, DataFrame (rows = samples), AnnData (``.X``; in
         memory or backed) or a ``MatrixView``. Never densified: rows are read in chunks.
     gene_lengths
-        Gene lengths in bp indexed by feature id (see :func:`read_gene_lengths`); for an
-        AnnData without it, a ``.var`` length column is used when present. With lengths,
-        TPM, CPM and RPKM are told apart exactly; without them TPM vs CPM may stay
-        ``"cpm_or_tpm"`` and RPKM is unconfirmed (``candidates == ("rpkm", "normalized")``).
+        Gene lengths in bp indexed by feature id (see :func:`read_gene_lengths`). Without
+        them, an AnnData's ``.var`` length column is used when present, else the lengths
+        shipped with the package when the features are human or mouse Ensembl ids or
+        symbols (``shipped_lengths``). With lengths, TPM, CPM and RPKM are told apart (value
+        x length sits on a per-sample lattice of counts for TPM and RPKM); without them TPM vs
+        CPM may stay ``"cpm_or_tpm"`` and RPKM is unconfirmed (``candidates == ("rpkm",
+        "normalized")``). Which lengths were used is in ``evidence["gene_lengths"]``.
     chunk_size
         Rows per block (memory is bounded by one block).
     name
         Name used in messages.
     max_filtered_share
         CPM/TPM samples may sum to less than 1e6 by up to this share (genes filtered after
-        normalising).
+        normalising); decided over all samples at once, never sample by sample.
+    shipped_lengths
+        Look the features up in the shipped human / mouse gene lengths (Ensembl 100) when
+        no lengths are given; ``False`` decides from the values alone.
 
     Returns
     -------
@@ -438,5 +468,6 @@ def detect_units(
         chunk_size=chunk_size,
         name=name,
         max_filtered_share=max_filtered_share,
+        shipped_lengths=shipped_lengths,
     )
     return call

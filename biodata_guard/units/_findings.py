@@ -66,17 +66,7 @@ def _detected_finding(call: UnitsCall, *, role: str | None = None) -> Finding:
     ev = call.evidence
     agree = ev.get("n_samples_agreeing", 0)
     total = ev.get("n_samples_nonempty", 0)
-    hint = ""
-    if "cpm_or_tpm" in call.label and not ev.get("gene_lengths"):
-        hint = (
-            "Pass gene lengths (--gene-lengths lengths.tsv, or "
-            "gene_lengths=read_gene_lengths(path)) to tell TPM from CPM."
-        )
-    elif call.candidates == ("rpkm", "normalized") and not ev.get("gene_lengths"):
-        hint = (
-            "Pass gene lengths (--gene-lengths lengths.tsv) to confirm RPKM/FPKM "
-            "(sum of value x length = 1e9 per sample)."
-        )
+    hint = _lengths_hint(call)
     what = f"{role}: " if role else ""
     return Finding(
         DETECTED,
@@ -95,6 +85,28 @@ def _detected_finding(call: UnitsCall, *, role: str | None = None) -> Finding:
         },
         hint=hint,
         input=call.name,
+    )
+
+
+def _lengths_hint(call: UnitsCall) -> str:
+    """How gene lengths would settle what the call leaves open (empty when nothing is)."""
+    lengths = call.evidence.get("gene_lengths") or {}
+    if "cpm_or_tpm" in call.label:
+        what = "to tell TPM from CPM"
+    elif call.candidates == ("rpkm", "normalized"):
+        what = "to confirm RPKM/FPKM (sum of value x length = 1e9 per sample)"
+    else:
+        return ""
+    if lengths.get("shipped"):
+        return (
+            f"The shipped lengths ({lengths['source']}) did not settle it: pass the lengths the "
+            f"values were computed with (--gene-lengths lengths.tsv) {what}."
+        )
+    if lengths:
+        return ""
+    return (
+        "Pass gene lengths (--gene-lengths lengths.tsv, or gene_lengths=read_gene_lengths(path)) "
+        f"{what}; Ensembl ids or symbols of human or mouse genes get the shipped lengths."
     )
 
 
@@ -167,17 +179,28 @@ def _mixed_features_finding(call: UnitsCall) -> Finding:
     ids = call.offenders.get("mixed_features", [])
     kind = ev.get("mixed_feature_kind")
     n_nonempty = ev.get("n_features_nonzero", 0)
+    if kind == "negative":
+        what = (
+            f"hold negative values (in >= 20% of their values) while "
+            f"{ev.get('n_features_nonnegative', n_nonempty - kf)} hold none ({call.label})"
+        )
+    else:
+        what = f"hold {kind} values while the other {n_nonempty - kf} hold {call.label}"
     return Finding(
         MIXED_WITHIN,
         Severity.ERROR,
-        f"{call.name}: {fraction(kf, n_nonempty)} features hold {kind} values while "
-        f"the other {n_nonempty - kf} hold {call.label} (e.g. {preview(ids, total=kf)})",
+        f"{call.name}: {fraction(kf, n_nonempty)} features {what} (e.g. {preview(ids, total=kf)})",
         evidence={
             "axis": "features",
             "majority": call.label,
             "kind": kind,
             "n_features": n_nonempty,
             "n_other": kf,
+            **(
+                {"n_features_nonnegative": ev["n_features_nonnegative"]}
+                if kind == "negative"
+                else {}
+            ),
         },
         subjects=ids,
         hint=(
@@ -321,6 +344,7 @@ def check_units(
     chunk_size: int = DEFAULT_CHUNK_ROWS,
     name: str | None = None,
     max_filtered_share: float = 0.25,
+    shipped_lengths: bool = True,
 ) -> list[Finding]:
     """All single-matrix unit checks in one streaming pass.
 
@@ -338,6 +362,8 @@ def check_units(
     expected_units
         One of :data:`EXPECTED_UNITS` (``counts``, ``cpm``, ``tpm``, ``rpkm``, ``fpkm``,
         ``normalized``, ``log``, ``scaled``), or None.
+    gene_lengths, chunk_size, name, max_filtered_share, shipped_lengths
+        As for :func:`detect_units`.
 
     Examples
     --------
@@ -362,6 +388,7 @@ def check_units(
             chunk_size=chunk_size,
             name=name,
             max_filtered_share=max_filtered_share,
+            shipped_lengths=shipped_lengths,
         )
     out = _matrix_findings(call)
     if expected_units is not None:

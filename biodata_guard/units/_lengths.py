@@ -10,7 +10,7 @@ import pandas as pd
 
 from biodata_guard._format import fraction, preview
 from biodata_guard.errors import InputError
-from biodata_guard.io.gene_lengths import validate_gene_lengths
+from biodata_guard.io.gene_lengths import shipped_gene_lengths, validate_gene_lengths
 from biodata_guard.io.matrix import MatrixView
 
 
@@ -81,10 +81,15 @@ def _align_lengths(lengths: pd.Series, var_names: pd.Index, *, name: str) -> np.
 
 
 def _view_lengths(
-    view: MatrixView, gene_lengths: pd.Series | None, *, strict: bool
-) -> tuple[np.ndarray | None, dict[str, int] | None]:
+    view: MatrixView,
+    gene_lengths: pd.Series | None,
+    *,
+    strict: bool,
+    source: str | None = "given",
+) -> tuple[np.ndarray | None, dict[str, Any] | None]:
     """Gene lengths aligned to ``view``'s features (NaN where unknown) and how many matched.
-    Lengths that match no feature raise when ``strict``, else are ignored."""
+    Lengths that match no feature raise when ``strict``, else are ignored. ``source`` names
+    where they come from (``"given"`` by the user, or the shipped table's sentence)."""
     if gene_lengths is None:
         return None, None
     try:
@@ -93,4 +98,24 @@ def _view_lengths(
         if strict:
             raise
         return None, None
-    return lengths, {"n_matched": int(np.isfinite(lengths).sum()), "n_features": view.n_vars}
+    info = {"n_matched": int(np.isfinite(lengths).sum()), "n_features": view.n_vars}
+    return lengths, {**info, "source": source, "shipped": source != "given"}
+
+
+def _resolve_lengths(
+    view: MatrixView, gene_lengths: pd.Series | None, adata: Any, *, shipped: bool
+) -> tuple[pd.Series | None, bool, str]:
+    """The gene lengths to use, whether a mismatch with the features is an error, and their
+    source: the user's (raise on mismatch), an AnnData ``.var`` length column, or the shipped
+    human / mouse table when the feature ids are Ensembl ids or symbols it knows."""
+    if gene_lengths is not None:
+        return gene_lengths, True, "given"
+    if adata is not None:
+        from_var = gene_lengths_from_var(adata)
+        if from_var is not None:
+            return from_var, False, "given"
+    if shipped:
+        found = shipped_gene_lengths(view.var_names)
+        if found is not None:
+            return found[0], False, found[1]
+    return None, False, "given"

@@ -33,7 +33,19 @@ def _reason(
         ),
         "cpm": f"per-sample multiples of integer counts that sum to 1e6{filt}",
         "tpm": f"value x gene length is a per-sample multiple of integer counts; sums 1e6{filt}",
-        "rpkm": "sum of value x gene length (bp) is 1e9 per sample, the RPKM/FPKM definition",
+        "rpkm": (
+            "value x gene length sits on a per-sample lattice of integer counts and sums to "
+            f"{_g(ev.get('length_sum_over_1e9', 0))}e9 per sample: length-normalised, "
+            "the RPKM/FPKM definition (sum of value x length = 1e9)"
+            if ev.get("fraction_on_length_lattice")
+            else "sum of value x gene length (bp) is 1e9 per sample, the RPKM/FPKM definition"
+        ),
+        "lennorm~": (
+            "value x gene length sits on a per-sample lattice of integer counts (length-"
+            f"normalised) but sums vary ({sums}) and value x length sums to "
+            f"{_g(ev.get('length_sum_over_1e9', 0))}e9: RPKM/FPKM of a subset of genes, or "
+            "another length-normalised scale"
+        ),
         "normalized": (
             f"per-sample multiples of integer counts; sums {sums}"
             + (
@@ -78,6 +90,11 @@ def _reason(
             return (
                 f"non-integer values in [{_g(ev['min'])}, {_g(ev['max'])}]: a log scale, but no "
                 "back-transform (base e, 2, 10) gives counts, CPM/TPM or constant sums"
+                + (
+                    ""
+                    if ev.get("n_negative")
+                    else "; small linear values (RPKM of low-expressed genes) fit as well"
+                )
             )
         inverse = _inverse(log_base, pseudo or 1.0)
         return f"back-transformed with {inverse}: " + linear.get(key, key)
@@ -85,7 +102,7 @@ def _reason(
 
 
 def _undetermined(
-    linear: str | None, key: str, *, unresolved_log: bool, has_lengths: bool
+    linear: str | None, key: str, *, unresolved_log: bool, has_lengths: bool, signed: bool = True
 ) -> list[str]:
     """What the data cannot tell apart, one phrase each."""
     out = []
@@ -99,9 +116,16 @@ def _undetermined(
             )
         )
     if key == "rpkm~":
-        out.append("rpkm vs other normalisation: pass gene lengths (RPKM x length sums to 1e9)")
+        out.append(
+            "rpkm/fpkm vs size-factor normalised estimated counts: the values are not on a "
+            "per-sample lattice of integer counts (so not CPM, DESeq2 or edgeR normalised "
+            "integer counts); pass gene lengths to confirm RPKM (value x length sums to 1e9)"
+        )
     if unresolved_log:
-        out.append("log base and the units under the log")
+        out.append(
+            "log base and the units under the log"
+            + ("" if signed else "; or small linear values (RPKM of low-expressed genes)")
+        )
     return out
 
 

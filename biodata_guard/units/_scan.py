@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.stats import poisson
 
 from biodata_guard.io.matrix import MatrixView
 from biodata_guard.stream import accumulate, row_slices
@@ -21,6 +22,17 @@ _QUANT_MIN_FRACTION = 0.99  # share of tested values that must sit on the intege
 _QUANT_PER_ROW = 128  # values per sample tested for the integer grid
 _MAX_MULTIPLE = 6  # smallest count in a sample may be 1..6
 _MIN_TESTED = 5  # values needed to call a sample quantised
+_N_QUANTA = 5  # steps tried for a partial lattice: row minimum, 2 smallest tied, 2 smallest values
+_PARTIAL_BUDGET = 2**17  # values per row block tested for partial lattices
+#: Share of values a partial lattice must explain. Values that are ratios of integers (count /
+#: length) land on a wrong lattice by exact rational coincidence in 4-6% of cases (more than
+#: the float-precision chance model predicts); shipped lengths from another release leave
+#: 40-70% of the values on the true one (GENCODE 26 vs Ensembl 100: 71% of expressed genes).
+PARTIAL_MIN_SHARE = 0.2
+#: False-alarm rate of the lattice test per sample and candidate step: a sample whose values
+#: are not on a lattice is called "on a lattice" with probability <= this x 5 steps x 6
+#: multiples (3e-8), i.e. about once in 33 million samples.
+LATTICE_ALPHA = 1e-9
 NEG_ROW_SHARE = 0.01  # negatives below this share of a sample's values are "stray"
 _AT_MIN_VALUES = 3  # log(x + p) with p < 1: the zeros all map to the (tied) sample minimum
 LOG_BASES = ("e", "2", "10")
@@ -83,6 +95,118 @@ def _grid_multiple(
     return best, n_tested
 
 
+def _smallest_gap(v: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the smallest difference between its 8 smallest distinct values: the lattice
+    step itself when two genes' counts differ by 1 (whatever the smallest count), computed
+    among small values so that float rounding does not blur it."""
+    low = _smallest_distinct(v, rows, n, 8, tied_first=False)
+    with np.errstate(invalid="ignore"):
+        gaps = np.diff(low, axis=1)
+    return np.where(
+        np.isfinite(gaps).any(axis=1), np.nanmin(np.where(gaps > 0, gaps, np.inf), axis=1), np.nan
+    )
+
+
+def _smallest_distinct(
+    v: np.ndarray, rows: np.ndarray, n: int, k: int, *, tied_first: bool = True
+) -> np.ndarray:
+    """Per row, candidate lattice steps: its 2 smallest values that occur at least twice (tied
+    values of genes with equal counts are on the lattice even when other genes' lengths are
+    off), then its smallest distinct values, ``k`` in all (NaN where a row has fewer)."""
+    out = np.full((n, k), np.nan)
+    if not len(v):
+        return out
+    # one sort of row + the value's log mapped into [0, 0.5) (cheaper than lexsort on two
+    # keys; the log keeps the order of values spanning many decades within float precision)
+    lv = np.log(v)
+    span = lv.max() - lv.min()
+    order = np.argsort(rows + 0.5 * (lv - lv.min()) / (span if span > 0 else 1.0), kind="stable")
+    vs, rs = v[order], rows[order]
+    new = np.ones(len(vs), dtype=bool)
+    new[1:] = (rs[1:] != rs[:-1]) | (vs[1:] != vs[:-1])
+    size = np.bincount(np.cumsum(new) - 1)
+    g_row, g_val = rs[new], vs[new]
+    n_rep = min(2, k - 1) if tied_first else 0
+    for col, mask, width in ((0, size >= 2, n_rep), (n_rep, np.ones(len(size), bool), k - n_rep)):
+        rr, vv = g_row[mask], g_val[mask]
+        rank = _rank_in_row(rr)
+        take = rank < width
+        out[rr[take], col + rank[take]] = vv[take]
+    return out
+
+
+def _lattice(
+    values: np.ndarray,
+    rows: np.ndarray,
+    quanta: np.ndarray,
+    n: int,
+    rtol: float,
+    *,
+    min_share: float = _QUANT_MIN_FRACTION,
+    defining: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, whether its values sit on a lattice ``step * k`` (k integer) far beyond chance.
+
+    The step is one of the candidate ``quanta[row]`` divided by m = 1..6 (the smallest count
+    of a sample may be 1..6); the candidate putting the largest share of values on the lattice
+    is kept. A value "hits" when ``value / step`` is within ``4 * rtol`` (relative) of an
+    integer, which happens by chance with probability ``p = 8 * rtol * ratio`` (capped at 1);
+    the lattice is called when the hits are improbable under chance (Poisson tail with mean
+    ``sum(p)``, below :data:`LATTICE_ALPHA`), number at least 5 and are ``min_share`` of the
+    tested values. The share is 99% for exact lattices: the logs of integers sit on partial
+    lattices (log 4 = 2 log 2), which chance alone does not explain but a lattice of counts
+    does not either. With gene lengths from another annotation release than the data's
+    (the shipped table) value x length is on the lattice only for the genes whose length
+    did not change, so there ``min_share`` is :data:`PARTIAL_MIN_SHARE`. The candidate steps
+    come from the values themselves, so the ``defining`` values that gave a step (the minimum;
+    two tied values; the two values of a gap) hit it by construction and are not counted as
+    evidence.
+    Returns (the step, 0 when there is no lattice; the share of tested values on it).
+    """
+    best_share = np.full(n, -1.0)
+    best_p = np.ones(n)
+    best_hits = np.zeros(n, dtype=np.int64)
+    step = np.zeros(n)
+    limit = 0.1 / (4 * rtol * _MAX_MULTIPLE)
+    n_quanta = quanta.shape[1]
+    # on a lattice of step q/k about share/k of the values are multiples of q itself
+    floor = 0.5 / _MAX_MULTIPLE * max(min_share, 0.2)
+    for j in range(n_quanta):
+        base = np.ones(n, dtype=bool)  # rows for which candidate j may still be a lattice base
+        for m in range(1, _MAX_MULTIPLE + 1):
+            # rows without a perfect lattice yet
+            open_ = (best_share < _QUANT_MIN_FRACTION) & base
+            if not open_.any():
+                break
+            sel = open_[rows]
+            v, rv = values[sel], rows[sel]
+            ratio = v / quanta[rv, j] * m
+            keep = np.isfinite(ratio) & (ratio <= limit)
+            r, rr = ratio[keep], rv[keep]
+            tol = 4 * rtol * np.maximum(r, 1.0)
+            hits = np.bincount(rr[np.abs(r - np.rint(r)) <= tol], minlength=n)
+            tested = np.bincount(rr, minlength=n)
+            lam = np.bincount(rr, weights=np.minimum(2 * tol, 1.0), minlength=n)
+            frac = hits / np.maximum(tested, 1)
+            if m == 1:
+                base &= frac >= floor
+            better = (tested >= _MIN_TESTED) & (frac > best_share)
+            best_share = np.where(better, frac, best_share)
+            evidence = np.maximum(hits - defining, 0)
+            best_p[better] = poisson.sf(evidence[better] - 1, lam[better])
+            best_hits = np.where(better, evidence, best_hits)
+            step = np.where(better, quanta[:, j] / m, step)
+    return _lattice_result(step, best_share, best_p, best_hits, min_share)
+
+
+def _lattice_result(
+    step: np.ndarray, share: np.ndarray, p: np.ndarray, hits: np.ndarray, min_share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(step, share) of the rows whose lattice beats chance; (0, 0) for the others."""
+    found = (p <= LATTICE_ALPHA) & (hits >= _MIN_TESTED) & (share >= min_share)
+    return np.where(found, step, 0.0), np.where(found, share, 0.0)
+
+
 def _linear_stats(
     data: np.ndarray,
     indptr: np.ndarray,
@@ -93,6 +217,7 @@ def _linear_stats(
     rtol: float,
     exact: bool,
     implicit_value: np.ndarray | None = None,
+    len_min_share: float = _QUANT_MIN_FRACTION,
 ) -> dict[str, np.ndarray]:
     """Per-row statistics of (non-negative) linear-scale values of one CSR block.
 
@@ -110,28 +235,29 @@ def _linear_stats(
     out: dict[str, np.ndarray] = {
         "S": S,
         "n_pos": np.bincount(rows[pos], minlength=n).astype(float),
-        "grid_m": np.zeros(n, dtype=np.int64),
-        "rounded": np.zeros(n, dtype=bool),
+        **_grid_fields(n, lengths is not None),
     }
     if not exact:
         out["int_ok"] = np.zeros(n, dtype=bool)
     if lengths is not None:
         vl = np.where(pos & np.isfinite(lengths), data * np.nan_to_num(lengths), 0.0)
         out["SL"] = np.bincount(rows, weights=vl, minlength=n)
-        out["len_m"] = np.zeros(n, dtype=np.int64)
     if not need_grid.any():
         return out
-    q = _row_reduce(np.minimum, np.where(pos, data, np.inf), indptr, np.inf)
     idx, srows = _head_positions(indptr, np.where(need_grid, np.minimum(counts, _QUANT_PER_ROW), 0))
     v = data[idx]
     keep = v > 0
-    grid_m, _ = _grid_multiple(v[keep], srows[keep], q, n, rtol)
-    # A grid whose step is a power of ten is rounding (e.g. 2 decimals), not counts.
+    step, share = _lattice(v[keep], srows[keep], _quanta(data, pos, indptr, v, srows, 1), n, rtol)
+    retry = (step == 0)[srows] & keep  # no count 1..6 in the sample: try the smallest gap
+    if retry.any():
+        gap = _smallest_gap(v[retry], srows[retry], n)[:, None]
+        step2, share2 = _lattice(v[retry], srows[retry], gap, n, rtol, defining=2)
+        step, share = np.where(step2 > 0, step2, step), np.where(step2 > 0, share2, share)
+    # A lattice whose step is a power of ten is rounding (e.g. 2 decimals), not counts.
     with np.errstate(divide="ignore", invalid="ignore"):
-        step = np.log10(q / np.maximum(grid_m, 1))
-    rounded = (grid_m > 0) & (np.abs(step - np.rint(step)) <= 1e-6)
-    grid_m[rounded] = 0
-    out["grid_m"], out["rounded"] = grid_m, rounded
+        decade = np.log10(step)
+    rounded = (step > 0) & (np.abs(decade - np.rint(decade)) <= 1e-6)
+    out["grid"], out["grid_share"], out["rounded"] = (step > 0) & ~rounded, share, rounded
     if not exact:
         int_m, _ = _grid_multiple(
             v[keep],
@@ -144,11 +270,75 @@ def _linear_stats(
         )
         out["int_ok"] = int_m == 1
     if lengths is not None:
-        qL = _row_reduce(np.minimum, np.where(vl > 0, vl, np.inf), indptr, np.inf)
-        w = vl[idx]
-        ok = w > 0
-        out["len_m"], _ = _grid_multiple(w[ok], srows[ok], qL, n, rtol)
+        # value x length is tested where the values themselves are on no lattice (a lattice
+        # of the values implies one of value x integer length)
+        out["len_grid"], out["len_share"] = _length_lattice(
+            vl, indptr, counts, need_grid & ~out["grid"], rtol, len_min_share
+        )
     return out
+
+
+def _length_lattice(
+    vl: np.ndarray,
+    indptr: np.ndarray,
+    counts: np.ndarray,
+    need: np.ndarray,
+    rtol: float,
+    min_share: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, whether value x gene length sits on a lattice of counts, and its share. An exact
+    lattice (the user's lengths) is tested on 128 values per row; a partial one (the shipped
+    lengths of another release) on more when the block has few rows (bulk samples: up to
+    4,096 genes each), within a budget of values per block that keeps wide single-cell blocks
+    as cheap as before."""
+    n = len(indptr) - 1
+    exact = min_share >= _QUANT_MIN_FRACTION
+    per_row = _QUANT_PER_ROW
+    if not exact:
+        per_row = int(np.clip(_PARTIAL_BUDGET // max(int(need.sum()), 1), 64, 4096))
+    idx, rows = _head_positions(indptr, np.where(need, np.minimum(counts, per_row), 0))
+    w = vl[idx]
+    ok = w > 0
+    quanta = _quanta(vl, vl > 0, indptr, w, rows, 1 if exact else _N_QUANTA)
+    step, share = _lattice(
+        w[ok], rows[ok], quanta, n, rtol, min_share=min_share, defining=1 if exact else 2
+    )
+    return step > 0, share
+
+
+def _rank_in_row(rows: np.ndarray) -> np.ndarray:
+    """Position of each value within its row (``rows`` sorted)."""
+    if not len(rows):
+        return rows
+    start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    return np.arange(len(rows)) - np.repeat(start, np.diff(np.r_[start, len(rows)]))
+
+
+def _grid_fields(n: int, with_lengths: bool) -> dict[str, np.ndarray]:
+    """Empty per-row lattice results: raw values (and value x gene length)."""
+    out = {"grid": np.zeros(n, dtype=bool), "grid_share": np.zeros(n), "rounded": np.zeros(n, bool)}
+    if with_lengths:
+        out["len_grid"], out["len_share"] = np.zeros(n, dtype=bool), np.zeros(n)
+    return out
+
+
+def _quanta(
+    data: np.ndarray,
+    pos: np.ndarray,
+    indptr: np.ndarray,
+    head: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """``k`` candidate lattice steps per row: its smallest positive value, then the smallest
+    distinct positive values among the tested ones (for partial lattices, whose minimum may be
+    off the lattice; an exact lattice has its minimum on it, so ``k = 1`` there)."""
+    n = len(indptr) - 1
+    q = _row_reduce(np.minimum, np.where(pos, data, np.inf), indptr, np.inf)
+    if k == 1:
+        return q[:, None]
+    ok = head > 0
+    return np.column_stack([q, _smallest_distinct(head[ok], rows[ok], n, k - 1)])
 
 
 def _rtol(dtype: Any) -> float:
@@ -164,33 +354,29 @@ def _rtol(dtype: Any) -> float:
 class Scan:
     """Streaming accumulators: one pass over row blocks, memory O(n_obs + n_vars + block)."""
 
-    def __init__(self, n: int, m: int, lengths: np.ndarray | None) -> None:
-        self.n, self.m, self.lengths = n, m, lengths
+    def __init__(
+        self, n: int, m: int, lengths: np.ndarray | None, len_min_share: float = 0.99
+    ) -> None:
+        self.n, self.m, self.lengths, self.len_min_share = n, m, lengths, len_min_share
         zeros = lambda: np.zeros(n)  # noqa: E731
         self.S, self.sumsq, self.nnz, self.n_neg = zeros(), zeros(), zeros(), zeros()
         self.n_nan, self.n_inf, self.n_nonint, self.n_at_min = zeros(), zeros(), zeros(), zeros()
         self.mn, self.mx = np.full(n, np.inf), np.full(n, -np.inf)
-        self.raw: dict[str, np.ndarray] = {
-            "grid_m": np.zeros(n, dtype=np.int64),
-            "rounded": np.zeros(n, dtype=bool),
-        }
+        self.raw: dict[str, np.ndarray] = _grid_fields(n, lengths is not None)
         if lengths is not None:
             self.raw["SL"] = zeros()
-            self.raw["len_m"] = np.zeros(n, dtype=np.int64)
         self.cand = np.zeros(n, dtype=bool)
         self.log: dict[str, dict[str, np.ndarray]] = {}
         for b in LOG_BASES:
             d = {
                 "S": zeros(),
                 "n_pos": zeros(),
-                "grid_m": np.zeros(n, dtype=np.int64),
-                "rounded": np.zeros(n, dtype=bool),
+                **_grid_fields(n, lengths is not None),
                 "int_ok": np.zeros(n, dtype=bool),
                 "offset": np.ones(n),
             }
             if lengths is not None:
                 d["SL"] = zeros()
-                d["len_m"] = np.zeros(n, dtype=np.int64)
             self.log[b] = d
         fz = lambda: np.zeros(m)  # noqa: E731
         self.f_sum, self.f_sumsq, self.f_nnz, self.f_nonint = fz(), fz(), fz(), fz()
@@ -207,7 +393,7 @@ class Scan:
     _SUM_FIELDS += ("hist",)
 
     def task(self) -> tuple[Any, dict[str, Any]]:
-        return _scan_block, {"m": self.m, "lengths": self.lengths}
+        return _scan_block, {"m": self.m, "lengths": self.lengths, "share": self.len_min_share}
 
     def absorb(self, start: int, stop: int, part: Scan) -> None:
         sl = slice(start, stop)
@@ -236,7 +422,14 @@ class Scan:
         # raw linear-scale statistics (integer grid, gene lengths)
         L = None if self.lengths is None else self.lengths[b.indices]
         st = _linear_stats(
-            b.data, b.indptr, self.m, need_grid=r.n_nonint > 0, lengths=L, rtol=rtol, exact=True
+            b.data,
+            b.indptr,
+            self.m,
+            need_grid=r.n_nonint > 0,
+            lengths=L,
+            rtol=rtol,
+            exact=True,
+            len_min_share=self.len_min_share,
         )
         for key in self.raw:
             self.raw[key][start:stop] = st[key]
@@ -331,6 +524,7 @@ class Scan:
                 rtol=max(rtol, 2e-5),
                 exact=False,
                 implicit_value=1.0 - off,
+                len_min_share=self.len_min_share,
             )
             target = self.log[base_name]
             for key in stb:
@@ -379,9 +573,11 @@ class _RowStats:
     at_min_ok: np.ndarray
 
 
-def _scan_block(block: Any, start: int, stop: int, *, m: int, lengths: np.ndarray | None) -> Scan:
+def _scan_block(
+    block: Any, start: int, stop: int, *, m: int, lengths: np.ndarray | None, share: float
+) -> Scan:
     """One block's part of the scan: a block-sized :class:`Scan` (runs on Dask workers)."""
-    part = Scan(block.shape[0], m, lengths)
+    part = Scan(block.shape[0], m, lengths, share)
     with np.errstate(all="ignore"):  # NaN/inf cells are counted and reported, not warned about
         for r0, r1 in row_slices(block):
             part.fill(r0, r1, block[r0:r1])
@@ -389,12 +585,18 @@ def _scan_block(block: Any, start: int, stop: int, *, m: int, lengths: np.ndarra
     return part
 
 
-def scan_accumulator(view: MatrixView, lengths: np.ndarray | None) -> tuple[tuple, Scan]:
-    """The memo key and a fresh accumulator of the units scan of ``view`` (shared pass)."""
+def scan_accumulator(
+    view: MatrixView, lengths: np.ndarray | None, *, exact_lengths: bool = True
+) -> tuple[tuple, Scan]:
+    """The memo key and a fresh accumulator of the units scan of ``view`` (shared pass).
+    ``exact_lengths=False``: the lengths come from another annotation than the data's."""
     digest = None if lengths is None else hashlib.sha1(lengths.tobytes()).hexdigest()
-    return ("units.scan", digest), Scan(view.n_obs, view.n_vars, lengths)
+    share = _QUANT_MIN_FRACTION if exact_lengths else PARTIAL_MIN_SHARE
+    return ("units.scan", digest, share), Scan(view.n_obs, view.n_vars, lengths, share)
 
 
-def scan_matrix(view: MatrixView, lengths: np.ndarray | None, chunk_size: int) -> Scan:
-    key, acc = scan_accumulator(view, lengths)
+def scan_matrix(
+    view: MatrixView, lengths: np.ndarray | None, chunk_size: int, *, exact_lengths: bool = True
+) -> Scan:
+    key, acc = scan_accumulator(view, lengths, exact_lengths=exact_lengths)
     return accumulate(view, key, lambda: acc, chunk_size=chunk_size)

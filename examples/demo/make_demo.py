@@ -2,9 +2,10 @@
 
     python examples/demo/make_demo.py            # writes examples/demo/data/
 
-A small bulk RNA-seq cohort: 300 samples x 2,000 genes of negative-binomial counts from 120
-patients in 4 sequencing batches, a sample sheet (metadata.csv) and the labels in a separate file
-(labels.csv), as they often arrive. Planted problems, each of which the audit must report:
+A small bulk RNA-seq cohort: 300 samples x 2,000 genes of negative-binomial counts from 111
+patients (120 are drawn; the first 260 biological samples are kept) in 4 sequencing batches, a
+sample sheet (metadata.csv) and the labels in a separate file (labels.csv), as they often
+arrive. Planted problems, each of which the audit must report:
 
 - labels.csv is sorted by diagnosis, not in the count matrix's row order (alignment.order_mismatch);
 - 'stricturing' occurs only in the test split (balance.unseen_class) and is tiny

@@ -23,6 +23,8 @@ process BIODATA_GUARD_AUDIT {
     def feature_args = [features].flatten().collect { "--features ${it}" }.join(' ')
     def config_arg = config ? "--config ${config}" : ''
     """
+    python -c 'import biodata_guard' 2>/dev/null || { echo "biodata_guard cannot start: \$(command -v python) cannot import it (see the module's environment.yml, or put the project's .venv/bin first on PATH)" >&2; exit 127; }
+
     python -m biodata_guard audit \\
         ${config_arg} \\
         ${feature_args} \\

@@ -1,7 +1,8 @@
-"""Benchmark: the JAX batch probe on a large sparse matrix (wall time, peak memory, detection).
+"""Benchmark: the batch probe on a large sparse matrix (wall time, compile time, memory, detection).
 
     python benchmarks/bench_probe.py            # 100,000 x 20,000 CSR, ~5% density (~0.8 GB)
     python benchmarks/bench_probe.py --quick    # 5,000 x 2,000, for CI (< 30 s)
+    python benchmarks/bench_probe.py --compile-cache /tmp/jax-cache   # persistent JIT cache
 
 The matrix is generated once, seeded and chunk by chunk, in a child process and cached under
 ``benchmarks/_data/`` as raw arrays, so this process's peak RSS reflects the loaded matrix plus
@@ -9,10 +10,13 @@ the probe. Values are Poisson(2) + 1 counts at random positions; four batches th
 way sequencing runs do: in capture depth (genes detected per cell x 1.0, 1.15, 0.9, 1.05) and,
 for batches 1-3, in 5% of the genes each, detected twice as often and read 1.5x higher.
 
-Measured: one ``batch_probe`` call end to end (units, two passes over the matrix, five SVDs,
-the JIT compile and 5 folds x 101 label sets of logistic regressions). Target: under 60 s on
-2 CPU cores (30 s for ``--quick``), with the batch found at p < 0.01. ``--control`` also probes
-shuffled batch labels (expected: not significant).
+Measured: one ``batch_probe`` call end to end (design, one read of the matrix, units, transform,
+the principal axes, per fold the directions between batch means, the closed-form LDA of 5 folds
+x 111 label sets, the softmax model and its JIT compile, self-checks), each stage printed, JIT
+compile apart. Target: the probe's budget of issue 23 at 100,000 rows, 10 s on 2 CPU cores, JIT
+included (30 s for ``--quick``), with the batch found at p < 0.01. ``--control`` also probes
+shuffled batch labels (expected: not significant). The audit's probe with 99 batches is
+measured by ``python -m benchmarks`` (``benchmarks/_budget.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 DATA = Path(__file__).resolve().parent / "_data"
-TARGET_SECONDS = 60.0
+TARGET_SECONDS = 10.0
 QUICK_TARGET_SECONDS = 30.0
 N_BATCHES = 4
 DEPTH = (1.0, 1.15, 0.9, 1.05)  # detection rate per batch, relative to --density
@@ -49,6 +53,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--permutations", type=int, default=100)
     p.add_argument("--components", type=int, default=50)
     p.add_argument("--control", action="store_true", help="also probe shuffled batch labels")
+    p.add_argument("--compile-cache", default=None, help="JAX persistent compilation cache dir")
     p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.rows = args.rows or (5_000 if args.quick else 100_000)
@@ -171,18 +176,21 @@ def _probe(label: str, X, target, args: argparse.Namespace):
         seed=args.seed,
         chunk_size=args.chunk_size,
         target_name=label,
+        compilation_cache=args.compile_cache,
     )
     seconds = time.perf_counter() - t
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items() if k != "total")
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items() if k != "total")
     print(
         f"{label:<16} {seconds:6.1f} s  balanced accuracy {res.balanced_accuracy:.3f} "
         f"± {res.balanced_accuracy_sd:.3f} (chance {res.chance:.2f}, null mean "
         f"{res.null_mean:.3f}), p = {res.p_value:.3g}, self-checks "
         f"{'ok' if res.self_check['ok'] else 'FAILED'}\n"
         f"{'':<16} stages (s): {stages}\n"
-        f"{'':<16} rows per fold: model {res.preprocessing['model_rows_per_fold'][0]}, "
-        f"SVD {res.preprocessing['svd_rows_per_fold']}, held out "
-        f"{res.preprocessing['held_out_rows_per_fold'][0]}; units "
+        f"{'':<16} JIT compile {res.timings['compile']:.1f} s of the total; rows per fold: "
+        f"model {res.preprocessing['model_rows_per_fold'][0]}, screening "
+        f"{res.preprocessing['screening_rows_per_fold'][0]}, held out "
+        f"{res.preprocessing['held_out_rows_per_fold'][0]}; PCA rows "
+        f"{res.preprocessing['svd_rows']}; units "
         f"{res.preprocessing['units_label']} -> transform {res.preprocessing['transform']}",
         flush=True,
     )

@@ -12,6 +12,9 @@ import numpy as np
 MAX_SUBJECTS = 50
 #: How many values a message previews inline.
 PREVIEW = 5
+#: Stands for the group column in a hint when none was configured: a hint names only columns
+#: that exist, so it never guesses one ('patient_id').
+GROUP_PLACEHOLDER = "<patient or donor column>"
 
 
 def preview(values: Iterable[Any], *, n: int = PREVIEW, total: int | None = None) -> str:

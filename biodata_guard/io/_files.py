@@ -3,14 +3,13 @@ error vocabulary (``input.unreadable`` / ``input.invalid``) the readers share.""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import contextlib
 import gzip
 import hashlib
 import io as _io
 import os
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biodata_guard._format import preview
+from biodata_guard._format import GROUP_PLACEHOLDER, preview
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.registry import Param
 
@@ -19,11 +19,6 @@ GROUP_SPLIT = "biodata_guard.split.group_split"
 #: The level that missing values form (labels, metadata levels).
 MISSING = "<missing>"
 _TRAIN_NAMES = ("train", "training", "trn", "fit")
-
-
-#: Stands for the group column in a hint when none was configured: a hint names only columns
-#: that exist, so it never guesses one ('patient_id').
-GROUP_PLACEHOLDER = "<patient or donor column>"
 
 
 def split_hint(label_col: str | None, group_cols: Sequence[str]) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from biodata_guard._context import AuditContext, FeatureInput
-from biodata_guard._format import jsonable
+from biodata_guard._format import GROUP_PLACEHOLDER, jsonable
 from biodata_guard.errors import InputError
 from biodata_guard.findings import Finding, Severity
 from biodata_guard.probe._checks import (
@@ -25,8 +25,10 @@ from biodata_guard.probe._confounding import (
     _untestable,
     batch_confounding,
 )
-from biodata_guard.probe._engine import _probe_targets
+from biodata_guard.probe._design import _Target
+from biodata_guard.probe._engine import _plan_or_error, _probe_targets, rows_to_read
 from biodata_guard.probe._inputs import MINIMUM, _Options
+from biodata_guard.probe._prep import RowSample, sample_key
 from biodata_guard.probe._result import ProbeResult
 from biodata_guard.registry import Interval, declare_param
 
@@ -67,6 +69,16 @@ declare_param(
     key="max_samples",
 )
 
+declare_param(
+    "probe_compile_cache",
+    None,
+    kind="path",
+    help="A directory for JAX's persistent compilation cache: later audits load the probe's "
+    "compiled model from it instead of compiling it (default: none).",
+    section="probe",
+    key="compile_cache",
+)
+
 _THRESHOLDS = {"min_effect": MIN_EFFECT, "error_effect": ERROR_EFFECT}
 
 
@@ -75,25 +87,17 @@ def audit_probe(ctx: AuditContext) -> list[Finding]:
 
     Reads ``batch_col``, ``label_col``, ``split_col``, ``group_cols`` (grouped folds),
     ``probe`` (enabled), ``probe_components``, ``probe_permutations``, ``probe_max_samples``,
-    ``n_folds``, ``alpha``, ``seed`` and ``chunk_size`` from ``ctx.config``; ``ctx.samples``
+    ``probe_compile_cache``, ``n_folds``, ``alpha``, ``seed`` and ``chunk_size`` from
+    ``ctx.config``; ``ctx.samples``
     (its rows must match ``ctx.features[0].view`` rows, ``ctx.aligned``) and that view.
     ``batch.confounded`` needs only the sample table: it runs with the probe disabled too.
     Writes the plot data to ``ctx.artifacts["probe"]``: ``{"embedding": {"x", "y", "batch",
     "split"}, "fold_accuracy": {"batch", "label", "split", "chance"}}``.
     """
-    batch, label, split = ctx.column("batch_col"), ctx.column("label_col"), ctx.column("split_col")
-    out = _audit_confounding(ctx, batch, label)
+    out = _audit_confounding(ctx, ctx.column("batch_col"), ctx.column("label_col"))
     if not ctx.config.probe:
         return out
-    targets = [
-        (role, col)
-        for role, col, values in (
-            ("batch", ctx.config.batch_col, batch),
-            ("label", ctx.config.label_col, label if batch is not None else None),
-            ("split", ctx.config.split_col, split),
-        )
-        if values is not None
-    ]
+    targets = _targets(ctx)
     if not targets or not ctx.features:
         return out
     fi = ctx.features[0]
@@ -124,30 +128,84 @@ def _audit_confounding(
     return _confounding_findings(res, max_cramers_v=MAX_CRAMERS_V, alpha=cfg.alpha, **words)
 
 
-def _run_probes(
-    ctx: AuditContext, fi: FeatureInput, targets: list[tuple[str, str]]
-) -> tuple[dict[str, ProbeResult], list[Finding]]:
-    """Probe every target over the shared passes: the results by role, and one
-    ``probe.summary`` per target (a skipped note when it cannot be probed)."""
+def _options(ctx: AuditContext) -> _Options:
     cfg = ctx.config
-    samples = ctx.samples
-    groups = samples[list(cfg.group_cols)].reset_index(drop=True) if cfg.group_cols else None
-    opts = _Options(
+    return _Options(
         n_components=cfg.probe_components,
         folds=cfg.n_folds,
         n_permutations=cfg.probe_permutations,
         max_samples=cfg.probe_max_samples,
         seed=cfg.seed,
         chunk_size=cfg.chunk_size,
+        compilation_cache=cfg.probe_compile_cache,
     )
-    probed = _probe_targets(  # one pass of each kind for all targets (per transform)
+
+
+def _targets(ctx: AuditContext) -> list[tuple[str, str]]:
+    """(role, column) of each attribute the audit probes: the batch, the label (beside a batch
+    only: the rival it is compared with) and the split."""
+    cfg = ctx.config
+    batch, label, split = ctx.column("batch_col"), ctx.column("label_col"), ctx.column("split_col")
+    return [
+        (role, col)
+        for role, col, values in (
+            ("batch", cfg.batch_col, batch),
+            ("label", cfg.label_col, label if batch is not None else None),
+            ("split", cfg.split_col, split),
+        )
+        if values is not None
+    ]
+
+
+def _planned(ctx: AuditContext, fi: FeatureInput, targets: list[tuple[str, str]]) -> list[Any]:
+    """Each target's design (or the :class:`InputError` that stops it), made once per audit:
+    the shared pass's row sample and the probe read the same plan."""
+    key = ("probe", "plan", id(fi.view), tuple(targets))
+    if key not in ctx.cache:
+        cfg, samples, opts = ctx.config, ctx.samples, _options(ctx)
+        groups = samples[list(cfg.group_cols)].reset_index(drop=True) if cfg.group_cols else None
+        memo: dict[Any, Any] = {}  # the group codes, computed once for the targets
+        ctx.cache[key] = [
+            _plan_or_error(
+                fi.view, fi.view, samples[col].reset_index(drop=True), col, groups, opts, memo
+            )
+            for _, col in targets
+        ]
+    return ctx.cache[key]
+
+
+def stream_accumulators(ctx: AuditContext, fi: FeatureInput) -> dict[tuple, RowSample]:
+    """The rows the probe reads (every target's probed rows, and the matrix's units and basis
+    rows), collected by the audit's shared pass over the first feature matrix: the probe then
+    reads nothing on its own."""
+    if not ctx.config.probe or not ctx.features or fi is not ctx.features[0] or not ctx.aligned:
+        return {}
+    targets = _targets(ctx)
+    planned = [t for t in _planned(ctx, fi, targets) if isinstance(t, _Target)] if targets else []
+    if not planned:
+        return {}
+    rows = rows_to_read(planned, fi.view.n_obs, _options(ctx))
+    return {sample_key(rows): RowSample(rows)}
+
+
+def _run_probes(
+    ctx: AuditContext, fi: FeatureInput, targets: list[tuple[str, str]]
+) -> tuple[dict[str, ProbeResult], list[Finding]]:
+    """Probe every target (one read of the matrix for all of them, or none when the shared pass
+    collected the rows): the results by role, and one ``probe.summary`` per target (a skipped
+    note when it cannot be probed)."""
+    cfg = ctx.config
+    planned = _planned(ctx, fi, targets)
+    ctx.cache.pop(("probe", "plan", id(fi.view), tuple(targets)))  # its generators are used up
+    probed = _probe_targets(
         fi.view,
-        [(samples[col].reset_index(drop=True), col) for _, col in targets],
-        groups=groups,
+        [(None, col) for _, col in targets],
+        groups=None,
         layer=None,
         name=None,
-        opts=opts,
+        opts=_options(ctx),
         progress_bar=ctx.progress_bar,
+        planned=planned,
     )
     results: dict[str, ProbeResult] = {}
     out: list[Finding] = []
@@ -183,7 +241,7 @@ def _verdicts(
             check=SPLIT_PREDICTABLE,
             name=fi.name,
             column=cfg.split_col,
-            group_hint=cfg.group_cols[0] if cfg.group_cols else "patient_id",
+            group_hint=cfg.group_cols[0] if cfg.group_cols else GROUP_PLACEHOLDER,
             alpha=cfg.alpha,
             **_THRESHOLDS,
         )
@@ -219,5 +277,5 @@ def _artifact(
             values = samples[col].iloc[rows]
             emb[key] = [None if pd.isna(v) else str(v) for v in values]
     acc: dict[str, Any] = {role: list(r.fold_balanced_accuracy) for role, r in results.items()}
-    acc["chance"] = first.chance
+    acc["chance"] = {role: r.chance for role, r in results.items()}  # each target its own
     return jsonable({"embedding": emb, "fold_accuracy": acc})

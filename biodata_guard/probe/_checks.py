@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from biodata_guard._format import fraction, preview, subjects
+from biodata_guard._format import GROUP_PLACEHOLDER, fraction, preview, subjects
 from biodata_guard.errors import InputError
 from biodata_guard.findings import Finding, Severity
 from biodata_guard.io.matrix import as_matrix
@@ -22,6 +22,7 @@ _PARAMS = (
     "probe_components",
     "probe_permutations",
     "probe_max_samples",
+    "probe_compile_cache",
     "n_folds",
     "alpha",
     "seed",
@@ -85,8 +86,12 @@ def _recognisable(res: ProbeResult, error_effect: float) -> dict[str, float]:
 
 
 def _probe_text(res: ProbeResult) -> str:
+    directions = max(res.preprocessing.get("class_mean_directions_per_fold", [0]), default=0)
+    inputs = f"{res.preprocessing.get('principal_axes', res.n_components)} principal components"
+    if directions:
+        inputs += f" and {directions} directions between class means"
     return (
-        f"a linear probe on {res.n_components} principal components reaches balanced accuracy "
+        f"a linear probe on {inputs} reaches balanced accuracy "
         f"{res.balanced_accuracy:.3g} ± {res.balanced_accuracy_sd:.2g} over {res.n_folds} "
         f"{'grouped ' if res.grouped else ''}folds (chance {res.chance:.3g}, permutation "
         f"p = {res.p_value:.2g} with {res.n_permutations} permutations)"
@@ -151,7 +156,7 @@ def _predictable(
     error_effect: float,
     rival: ProbeResult | None = None,
     rival_col: str = "label",
-    group_hint: str = "patient_id",
+    group_hint: str = GROUP_PLACEHOLDER,
 ) -> list[Finding]:
     """``check`` (``batch.predictable`` or ``batch.split_predictable``) when the verdict on
     ``res`` (with the label probe ``rival`` to compare with) is a warning or an error."""

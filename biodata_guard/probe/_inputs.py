@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ class _Options:
     n_top_features: int = 20
     n_embedding_points: int = 2_000
     self_check: bool = True
+    compilation_cache: str | None = None
 
     def __post_init__(self) -> None:
         _check_options(**asdict(self))
@@ -75,6 +77,9 @@ def _check_options(**opts: Any) -> None:
             raise bad(key, f"an integer >= {lo}")
     if not isinstance(opts["l2"], (int, float)) or not math.isfinite(opts["l2"]) or opts["l2"] < 0:
         raise bad("l2", "a finite number >= 0")
+    cache = opts["compilation_cache"]
+    if cache is not None and not (isinstance(cache, (str, os.PathLike)) and str(cache)):
+        raise bad("compilation_cache", "a directory path or None")
     if opts["transform"] not in TRANSFORMS:
         raise ConfigError(
             f"`transform` must be one of {', '.join(TRANSFORMS)}; got {opts['transform']!r} "
@@ -139,16 +144,19 @@ def _column(data: Any, value: Any, n: int, *, what: str, obs_names: pd.Index) ->
 
 
 def _labels(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(keep mask, string labels) of a one-column frame; missing values are not kept."""
+    """(code of each row's value, -1 when missing; the values as strings, sorted) of a
+    one-column frame. Values whose strings agree are one class (as ``astype(str)`` would)."""
     if frame.shape[1] != 1:
         raise InputError(
             f"`target` must be one column; got {frame.shape[1]} columns instead",
             column="target",
             hint="Pass a single column (e.g. df['batch']).",
         )
-    s = frame.iloc[:, 0]
-    keep = s.notna().to_numpy().copy()
-    return keep, s.astype(str).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(frame.iloc[:, 0], use_na_sentinel=True)
+    as_text = np.array([str(u) for u in uniques], dtype=object)
+    names, inverse = np.unique(as_text, return_inverse=True)
+    lookup = np.append(inverse.reshape(-1), -1)  # code -1 (missing) stays -1
+    return lookup[codes].astype(np.int64), names
 
 
 def _group_codes(frame: pd.DataFrame) -> np.ndarray:

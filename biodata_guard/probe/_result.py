@@ -32,16 +32,18 @@ class ProbeResult:
     classes
         The classes probed, sorted; ``dropped_classes`` were too small to stratify.
     balanced_accuracy, balanced_accuracy_sd, fold_balanced_accuracy
-        Held-out balanced accuracy: mean and SD over folds, and per fold.
+        The statistic: held-out balanced accuracy of closed-form LDA on the probe's inputs,
+        mean and SD over folds, and per fold.
     chance
         Balanced accuracy of guessing uniformly among a fold's training classes, averaged over
         folds (1 / number of classes when every fold holds every class).
     p_value, n_permutations, null_balanced_accuracy
         Permutation p-value ``(1 + #{null >= observed}) / (1 + n_permutations)`` and the null
-        (mean over folds of each permuted-label model's held-out balanced accuracy).
-    per_class_recall, confusion
-        Recall per class and the confusion matrix (rows true, columns predicted) over all
-        held-out predictions.
+        (mean over folds of each permuted-label LDA's held-out balanced accuracy).
+    per_class_recall, confusion, model_balanced_accuracy
+        The trained model (softmax regression on the same inputs): recall per class and the
+        confusion matrix (rows true, columns predicted) over all held-out predictions, and its
+        held-out balanced accuracy (per fold, averaged).
     top_features
         The features that drive the prediction, mapped back through the PCA loadings:
         ``{"feature", "importance", "class"}`` (importance: norm over classes of the
@@ -55,7 +57,8 @@ class ProbeResult:
     preprocessing
         Units, transform, rows used for the SVD and the model, components kept.
     timings
-        Seconds per stage (not part of :meth:`to_dict`: reports stay byte-identical).
+        Seconds per stage, JIT ``compile`` apart (not part of :meth:`to_dict`: reports stay
+        byte-identical).
     """
 
     target_name: str
@@ -74,6 +77,7 @@ class ProbeResult:
     null_balanced_accuracy: tuple[float, ...]
     per_class_recall: dict[str, float]
     confusion: np.ndarray
+    model_balanced_accuracy: float
     top_features: tuple[dict[str, Any], ...]
     embedding: np.ndarray
     embedding_rows: np.ndarray
@@ -116,6 +120,7 @@ class ProbeResult:
                 "null_sd": float(null.std()),
                 "null_q95": float(np.quantile(null, 0.95)),
                 "per_class_recall": self.per_class_recall,
+                "model_balanced_accuracy": self.model_balanced_accuracy,
                 "confusion": {
                     t: {p: int(self.confusion[i, j]) for j, p in enumerate(self.classes)}
                     for i, t in enumerate(self.classes)

@@ -38,34 +38,37 @@ def _small_batch(Z: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator)
 
 def _self_checks(
     out: dict[str, np.ndarray],
-    basis: pm.FoldBasis,
+    Z0: np.ndarray,
     y0: np.ndarray,
     class_mask: np.ndarray,
     *,
+    rank: int,
     chance: float,
     controls: np.ndarray,
     rng: np.random.Generator,
-) -> dict[str, Any]:
-    """The careful practitioner's checks, each with its numbers and a verdict ``ok``."""
-    losses = out["losses"].astype(np.float64)  # (F, T+1, B)
-    ln_k = np.log(class_mask.sum(axis=1))  # per fold
-    init_dev = float(np.abs(losses[:, 0, :] - ln_k[:, None]).max())
+) -> tuple[dict[str, Any], float]:
+    """The careful practitioner's checks, each with its numbers and a verdict ``ok``; and the
+    seconds spent compiling the small-batch fit. ``out`` is the trained model of every fold,
+    ``Z0`` / ``y0`` the (padded) inputs and labels of fold 0's model rows, ``class_mask`` the
+    classes of fold 0; ``controls`` the shuffled-label controls' balanced accuracies."""
+    losses = out["losses"].astype(np.float64)  # (F, T+1)
+    ln_k = np.log(out["n_classes"])  # per fold
+    init_dev = float(np.abs(losses[:, 0] - ln_k).max())
     rises = float(np.diff(losses, axis=1).max()) if losses.shape[1] > 1 else 0.0
-    first, last = losses[:, 0, 0], losses[:, -1, 0]
-    small = _small_batch(basis.Z, y0, min(pm.OVERFIT_ROWS, basis.rank + 1), rng)
-    small_mask = np.bincount(y0[small], minlength=class_mask.shape[1]) > 0
-    o_first, o_final, o_acc = pm.overfit_small_batch(
-        basis.Z[small].astype(np.float32), y0[small], small_mask
-    )
+    first, last = losses[:, 0], losses[:, -1]
+    Z = Z0[: len(y0)]
+    small = _small_batch(Z, y0, min(pm.OVERFIT_ROWS, rank + 1), rng)
+    small_mask = np.bincount(y0[small], minlength=class_mask.shape[0]) > 0
+    (o_first, o_final, o_acc), seconds = pm.overfit_small_batch(Z[small], y0[small], small_mask)
     # The permutation null (labels permuted within the training rows, scored on the true
     # held-out labels) need not centre on chance when the features are strongly structured;
     # the shuffled-label controls must.
     control_mean = float(controls.mean())
     control_tol = _NULL_ATOL + 3.0 * float(controls.std(ddof=1)) / math.sqrt(len(controls))
-    return {
+    checks = {
         "initial_loss": {
             "ok": init_dev <= _INIT_LOSS_ATOL,
-            "value": float(losses[:, 0, 0].mean()),
+            "value": float(losses[:, 0].mean()),
             "expected_ln_k": float(ln_k.mean()),
             "max_abs_deviation": init_dev,
         },
@@ -82,7 +85,7 @@ def _self_checks(
             "final_loss": o_final,
             "train_accuracy": o_acc,
         },
-        "finite": {"ok": bool(out["finite"].all())},
+        "finite": {"ok": bool(np.all(out["finite"]))},
         "shuffled_control_at_chance": {
             "ok": abs(control_mean - chance) <= control_tol,
             "mean": control_mean,
@@ -91,3 +94,4 @@ def _self_checks(
             "tolerance": control_tol,
         },
     }
+    return checks, seconds

@@ -41,6 +41,7 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+from _outputs import write_or_check  # tools/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "biodata_guard" / "data"
@@ -127,16 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: {s['named']} named of {s['rows']} genes, {s['symbols']} symbols "
             f"({s['shared_symbols']} rows share a symbol), sha256 {_sha256(outputs[name])}"
         )
-    if args.check:
-        bad = [n for n, b in outputs.items() if (args.out / n).read_bytes() != b]
-        for n in bad:
-            print(f"differs: {args.out / n}", file=sys.stderr)
-        return 1 if bad else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, data in outputs.items():
-        (args.out / name).write_bytes(data)
-        print(f"wrote {args.out / name} ({len(data):,} bytes)")
-    return 0
+    return write_or_check(outputs, args.out, check=args.check)
 
 
 if __name__ == "__main__":

@@ -670,11 +670,8 @@ def run_audit(
     ``probe_shared_pass`` lets the probe take its rows from the audit's shared pass (its
     ``stream_accumulators``; not wired in the package yet: the audit would keep the other
     groups' statistics until the probe has run)."""
-    import biodata_guard.io as bg_io
     from biodata_guard.audit import audit, plan
 
-    if h5ad_mode == "backed":
-        bg_io.BACKED_THRESHOLD_BYTES = 0
     _import_stack()
     meta = json.loads((folder / "meta.json").read_text()) if options is None else {}
     opts = options if options is not None else audit_options(kind, folder, meta)
@@ -686,7 +683,8 @@ def run_audit(
     t0 = time.perf_counter()
     compiles = _watch_compiles() if "probe" in groups else None  # imports jax: timed, as before
     jax_import = time.perf_counter() - t0
-    report = audit(only=groups, chunk_size=chunk_size, seed=0, **opts)
+    stream = "always" if h5ad_mode == "backed" else "auto"
+    report = audit(only=groups, chunk_size=chunk_size, seed=0, stream=stream, **opts)
     report.to_json()
     seconds = time.perf_counter() - t0
     return {

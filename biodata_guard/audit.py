@@ -159,8 +159,9 @@ def _run_groups(
     runs = {g.name: _runnable(ctx, g) for g in groups}
     findings: list[Finding] = [f for g in groups for f in runs[g.name][1]]
     active = [g for g in groups if runs[g.name][0]]
-    _run_shared_pass(ctx, [g for g in active if g.shared_pass is not None], progress=progress)
-    last_streaming = max((i for i, g in enumerate(active) if g.shared_pass), default=-1)
+    reads = _run_shared_pass(
+        ctx, [g for g in active if g.shared_pass is not None], progress=progress
+    )
     for i, group in enumerate(active):
         say(f"running {group.name} checks")
         if group.run is not None:
@@ -168,11 +169,13 @@ def _run_groups(
         for spec in registry.checks(group.name):
             if spec.run is not None and not registry.missing_needs(spec, ctx):
                 findings.extend(spec.run(ctx))
-        if i == last_streaming:
-            # No later group reads the shared pass's per-sample statistics (hundreds of MB
-            # at 1M cells): free them before the replicate and probe checks.
-            for fi in ctx.features:
-                fi.view.memo.clear()
+        # The shared pass's statistics no later group reads (hundreds of MB at 1M cells)
+        # are freed as soon as their last reader has run.
+        later = [g.name for g in active[i + 1 :]]
+        for fi in ctx.features:
+            keep = set().union(*(reads.get((name, id(fi)), ()) for name in later))
+            for key in [k for k in fi.view.memo if k not in keep]:
+                del fi.view.memo[key]
     return findings
 
 
@@ -196,18 +199,30 @@ def _engine(cfg: AuditConfig, say: Callable[[str], None]) -> contextlib.Abstract
     return dask_client(cfg.scheduler)
 
 
+def _backed(cfg: AuditConfig) -> bool | None:
+    """``backed=`` for the readers: the ``stream`` option (auto = by file size)."""
+    if cfg.engine == "dask":  # the Dask engine streams from disk: never load the matrix here too
+        return True
+    return {"auto": None, "always": True, "never": False}[cfg.stream]
+
+
 def _run_shared_pass(
     ctx: AuditContext, groups: list[registry.GroupSpec], *, progress: bool
-) -> None:
-    """Read each feature matrix once for the statistics of every streaming check group."""
+) -> dict[tuple[str, int], set]:
+    """Read each feature matrix once for the statistics of every streaming check group; the
+    keys each group reads, by ``(group name, id(feature input))``."""
+    reads: dict[tuple[str, int], set] = {}
     for fi in ctx.features:
         accumulators: dict = {}
         for group in groups:
-            accumulators.update(group.shared_pass(ctx, fi))
+            wanted = group.shared_pass(ctx, fi)
+            reads[(group.name, id(fi))] = set(wanted)
+            accumulators.update(wanted)
         if not accumulators:
             continue
         with _progress_bar(progress, f"reading {fi.name}", fi.view.n_obs) as advance:
             shared_pass(fi.view, accumulators, chunk_size=ctx.config.chunk_size, progress=advance)
+    return reads
 
 
 @contextlib.contextmanager
@@ -422,8 +437,7 @@ def _read_inputs(
             orientation=cfg.orientation,
             sample_ids=sample_ids,
             layer=cfg.layer,
-            # The Dask engine streams h5ad / zarr matrices from disk: never load them here too.
-            backed=True if cfg.engine == "dask" else None,
+            backed=_backed(cfg),
         )
         feats.append(fi)
         kind = "matrix" if fi.adata is None else "zarr" if fi.path and is_zarr(fi.path) else "h5ad"

@@ -151,6 +151,15 @@ for _p in (
         valid=Interval(int, 1, None),
     ),
     Param(
+        "stream",
+        "auto",
+        "choice",
+        "Read h5ad, zarr and Parquet feature matrices from disk in row blocks: auto (default: "
+        "files over 1 GiB), always (bounded memory for any size), or never (load into memory).",
+        "run",
+        valid=Options(("auto", "always", "never")),
+    ),
+    Param(
         "engine",
         "memory",
         "choice",

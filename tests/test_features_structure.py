@@ -158,17 +158,12 @@ def test_audit_reads_a_backed_h5ad_and_draws_the_overlap(tmp_path):
     a = tenx_adata(n_cells=300)
     a.write_h5ad(tmp_path / "cells.h5ad")
     (tmp_path / "model.txt").write_text("\n".join(list(a.var["gene_ids"])[:250]) + "\n")
-    import biodata_guard.io as bio
-
-    old, bio.BACKED_THRESHOLD_BYTES = bio.BACKED_THRESHOLD_BYTES, 0  # stream every h5ad
-    try:
-        report = audit(
-            features=str(tmp_path / "cells.h5ad"),
-            reference_features=str(tmp_path / "model.txt"),
-            only={"features"},
-        )
-    finally:
-        bio.BACKED_THRESHOLD_BYTES = old
+    report = audit(
+        features=str(tmp_path / "cells.h5ad"),
+        reference_features=str(tmp_path / "model.txt"),
+        only={"features"},
+        stream="always",
+    )
     [f] = [x for x in report.findings if x.severity == "error"]
     assert f.evidence["reasons"] == ["namespace"] and f.evidence["overlap"]["mapped"] == 250
     art = report.artifacts["features"]

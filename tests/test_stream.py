@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -13,7 +11,7 @@ import scipy.sparse as sp
 from biodata_guard import audit, leakage, stream, units
 from biodata_guard.io.matrix import MatrixView, as_matrix
 from biodata_guard.leakage import RowHashes
-from biodata_guard.stream import accumulate, row_slices, shared_pass
+from biodata_guard.stream import accumulate, shared_pass
 from tests._synth import cohort, gene_names, nb_counts
 
 
@@ -94,20 +92,8 @@ def test_parts_are_absorbed_in_row_order_whatever_the_chunk_size():
 
 
 @pytest.mark.parametrize("sparse", [True, False])
-def test_row_slices_bound_the_values_per_slice_and_cover_every_row(sparse):
-    X = sp.random(50, 30, density=0.2, format="csr", random_state=np.random.default_rng(2))
-    X = X if sparse else X.toarray()
-    slices = list(row_slices(X, max_values=20))
-    assert slices[0][0] == 0 and slices[-1][1] == 50
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(slices))
-    for r0, r1 in slices:
-        size = X[r0:r1].nnz if sparse else X[r0:r1].size
-        assert r1 - r0 == 1 or size <= 20
-
-
-@pytest.mark.parametrize("sparse", [True, False])
-def test_statistics_do_not_depend_on_the_sub_block_size(monkeypatch, sparse):
-    """Tasks work on bounded row slices of a block (memory); the numbers must not move."""
+def test_statistics_do_not_depend_on_the_parts_a_block_is_cut_into(monkeypatch, sparse):
+    """The kernel computes a block in row ranges (threads); the numbers must not move."""
     sheet = cohort(80, seed=5)
     X = nb_counts(len(sheet), 200, seed=5).astype(np.float32)
     X[:10] = np.log1p(X[:10])  # log rows: the scan's log-candidate branch runs too
@@ -128,7 +114,7 @@ def test_statistics_do_not_depend_on_the_sub_block_size(monkeypatch, sparse):
                 moments.total, moments.low, moments.high, moments.rows]  # fmt: skip
 
     whole = statistics()
-    monkeypatch.setattr(stream, "SUB_BLOCK_VALUES", 50)
+    monkeypatch.setattr(stream._fused, "PARTS", 5)
     sliced = statistics()
     for a, b in zip(whole, sliced, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
@@ -219,7 +205,8 @@ def test_dask_engine_refuses_a_zarr_layer_that_is_not_there(tmp_path):
 
 def test_the_shared_statistics_are_freed_before_the_replicate_and_probe_checks(monkeypatch):
     # The per-sample statistics of the shared pass (hundreds of MB at 1M cells) are read by the
-    # alignment, units and leakage checks only: the later groups run without them.
+    # alignment, units and leakage checks only: the later groups run without them, and the
+    # probe finds only its own rows, collected by the same pass.
     import dataclasses
 
     from biodata_guard import registry
@@ -250,4 +237,4 @@ def test_the_shared_statistics_are_freed_before_the_replicate_and_probe_checks(m
     )
     assert seen["units"] > 0  # still there for the last streaming group
     # no replicate column: the replicate group has nothing to run and is skipped
-    assert "replicates" not in seen and seen["probe"] == 0
+    assert "replicates" not in seen and seen["probe"] == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from biodata_guard.io._align import RowAlignment, align_rows
 from biodata_guard.io._files import (
-    BACKED_THRESHOLD_BYTES,
     INVALID,
     UNREADABLE,
     InputFile,
@@ -33,7 +32,6 @@ from biodata_guard.io.tables import read_table
 from biodata_guard.registry import declare_group
 
 __all__ = [
-    "BACKED_THRESHOLD_BYTES",
     "INVALID",
     "UNREADABLE",
     "InputFile",

@@ -50,7 +50,7 @@ def read_h5ad(path: str | Path, *, backed: bool | None = None, name: str | None 
     backed
         ``True``: ``backed="r"`` (the matrix stays on disk and is streamed in chunks);
         ``False``: load into memory; ``None`` (default): backed when the file is larger than
-        ``biodata_guard.io.BACKED_THRESHOLD_BYTES``.
+        1 GiB (the audit's ``stream`` option chooses for it).
 
     Raises
     ------
@@ -105,7 +105,7 @@ def read_zarr(path: str | Path, *, backed: bool | None = None, name: str | None 
         bounded by the chunk size and the store's own chunks; ``.obsm``, ``.varm``, ``.obsp``
         and ``.varp`` are not read. ``False``: load the whole AnnData
         (``anndata.io.read_zarr``). ``None`` (default): stream when the store's files add up to
-        more than ``biodata_guard.io.BACKED_THRESHOLD_BYTES``.
+        more than 1 GiB (the audit's ``stream`` option chooses for it).
     name
         Name for messages (defaults to the path).
 

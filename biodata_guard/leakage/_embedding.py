@@ -9,7 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from biodata_guard.io.matrix import MatrixView, finite_rows
-from biodata_guard.stream import accumulate, row_slices
+from biodata_guard.stream import accumulate
+from biodata_guard.stream._fused import BlockStats, Request
 
 #: The near-duplicate embedding's dimensions, and the rows its SVD is fitted on.
 N_COMPONENTS = 32
@@ -51,7 +52,12 @@ class Projection:
         self._done = False
 
     def task(self) -> tuple[Any, dict[str, Any]]:
-        return _project_block, {"components": self.components, **self.prep}
+        request = Request(
+            components=self.components,
+            log_scale=self.prep["log_scale"],
+            target_sum=self.prep["target_sum"],
+        )
+        return _project_part, {"request": request}
 
     def absorb(self, start: int, stop: int, part: np.ndarray) -> None:
         self.emb[start:stop] = part
@@ -65,27 +71,43 @@ class Projection:
         return self.emb
 
 
-def _project_block(
-    block: Any,
-    start: int,
-    stop: int,
-    *,
-    components: np.ndarray,
-    log_scale: bool,
-    target_sum: float,
-    name: str,
-) -> np.ndarray:
-    out = np.empty((block.shape[0], components.shape[1]), dtype=np.float32)
-    with np.errstate(all="ignore"):  # rows with NaN/inf come out NaN and are left out later
-        for r0, r1 in row_slices(block):
-            sub = _prepare(block[r0:r1], log_scale=log_scale, target_sum=target_sum)
-            out[r0:r1] = sub @ components
+def _project_part(stats: BlockStats, start: int, stop: int) -> np.ndarray:
+    """One block's rows on the basis (the shared pass's kernel computes them); rows with
+    NaN/inf come out NaN and are left out later."""
+    out = stats.emb
     out[~np.isfinite(out).all(axis=1)] = np.nan
     return out
 
 
 def embedding_key(*, n_components: int, max_fit_rows: int, seed: int) -> tuple:
     return ("leakage.embedding", n_components, max_fit_rows, seed)
+
+
+#: Runs of consecutive rows the embedding is fitted on, when the matrix has more rows than that.
+FIT_RUNS = 100
+
+
+def fit_runs(n: int, max_fit_rows: int, seed: int) -> list[slice]:
+    """The rows the embedding is fitted on: all ``n``, or ``max_fit_rows`` of them as
+    :data:`FIT_RUNS` runs of consecutive rows at seeded places spread over the matrix (a
+    backed file reads a run in one request; as many scattered rows cost more than reading the
+    whole file).
+
+    Examples
+    --------
+    >>> fit_runs(500, 1000, 0)
+    [slice(0, 500, None)]
+    >>> runs = fit_runs(100_000, 10_000, 0)
+    >>> len(runs), sum(r.stop - r.start for r in runs), runs == sorted(runs, key=lambda r: r.start)
+    (100, 10000, True)
+    """
+    if n <= max_fit_rows:
+        return [slice(0, n)]
+    n_runs = min(FIT_RUNS, max_fit_rows)
+    length = max_fit_rows // n_runs
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(n // length, n_runs, replace=False))
+    return [slice(int(b) * length, int(b) * length + length) for b in picked]
 
 
 def fit_embedding(
@@ -96,9 +118,11 @@ def fit_embedding(
     from sklearn.decomposition import TruncatedSVD
 
     n, m = view.shape
-    rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(n, max_fit_rows, replace=False)) if n > max_fit_rows else None
-    fit = view.rows(fit_rows if fit_rows is not None else slice(0, n))
+    runs = fit_runs(n, max_fit_rows, seed)
+    blocks = [view.rows(run) for run in runs]
+    fit = blocks[0] if len(blocks) == 1 else (sp.vstack if view.is_sparse else np.vstack)(blocks)
+    del blocks
+    n_fit = fit.shape[0]
     fit = fit[finite_rows(fit)]  # rows with NaN/inf (units.invalid_values) are left out
     lowest = (fit.data.min() if fit.nnz else 0.0) if sp.issparse(fit) else fit.min()
     log_scale = bool(lowest >= 0)
@@ -117,7 +141,7 @@ def fit_embedding(
         Z = svd.fit_transform(prepared)
     acc = Projection(
         n,
-        svd.components_.astype(np.float32).T,
+        np.ascontiguousarray(svd.components_.T, dtype=np.float32),
         Z.mean(axis=0).astype(np.float32),
         log_scale=log_scale,
         target_sum=target,
@@ -126,7 +150,7 @@ def fit_embedding(
     acc.info = {
         "n_components": k,
         "explained_variance_ratio": float(svd.explained_variance_ratio_.sum()),
-        "n_fit_rows": n if fit_rows is None else len(fit_rows),
+        "n_fit_rows": n_fit,
         "transform": "per-row total scaling + log1p" if log_scale else "none (negative values)",
     }
     return acc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from biodata_guard.probe._audit import audit_probe
+from biodata_guard.probe._audit import audit_probe, stream_accumulators
 from biodata_guard.probe._checks import (
     PREDICTABLE,
     SPLIT_PREDICTABLE,
@@ -48,5 +48,6 @@ declare_group(
     description="Can a classifier tell the batch (or the split) from the features?",
     order=70,
     run=audit_probe,
+    shared_pass=stream_accumulators,
     prefixes=("batch", "probe"),
 )

@@ -4,7 +4,10 @@ A streaming statistic is an *accumulator*: ``task()`` names a module-level funct
 (small) arguments that compute what one row block contributes -- a pure function of the block,
 so it can run on a Dask worker -- and ``absorb(start, stop, part)`` folds that contribution into
 the totals. Parts are always absorbed in row order, so the result does not depend on the engine
-or on how many workers computed the parts.
+or on how many workers computed the parts. A task whose kwargs hold a ``request``
+(:class:`biodata_guard.stream._fused.Request`) gets the compiled kernel's statistics of the
+block instead of the block (:mod:`biodata_guard.stream._kernel`): the requests of every
+accumulator are merged, so one loop over each block's stored values serves them all.
 
 :func:`shared_pass` feeds several accumulators from one read of the matrix and memoises them on
 the view; a check asks for its statistic with :func:`accumulate`, which reuses the memo (the
@@ -24,17 +27,15 @@ import scipy.sparse as sp
 
 from biodata_guard.errors import GuardError
 from biodata_guard.io.matrix import READ_ERRORS, MatrixView, unreadable_rows
+from biodata_guard.stream._fused import block_stats, merge
 
 #: Row blocks a Dask engine keeps in flight per worker (bounds the client's memory).
 _BLOCKS_PER_WORKER = 2
 
-#: Threads that compute the parts of consecutive blocks (numpy and scipy release the GIL in
-#: their loops); the blocks are read and the parts absorbed in row order on the caller's thread.
+#: Threads that compute a block's row ranges in the compiled kernel (it releases the GIL), and
+#: that other parallel loops (the probe's folds) use; blocks are read on one more thread and
+#: the parts absorbed in row order on the caller's.
 WORKERS = 2
-
-#: Stored values (sparse) or cells (dense) a task works on at once: its float64 temporaries
-#: then stay a few MB whatever the chunk size, so memory is the chunk plus a constant.
-SUB_BLOCK_VALUES = 1 << 19
 
 
 class Accumulator(Protocol):
@@ -92,31 +93,24 @@ def shared_pass(
 def run_tasks(
     block: Any, start: int, stop: int, tasks: list[tuple[Callable[..., Any], dict[str, Any]]]
 ) -> list[Any]:
-    """Every task's part of one block (one read of the block for all of them)."""
+    """Every task's part of one block (one read of the block for all of them). Tasks whose
+    kwargs hold a ``request`` get the compiled kernel's statistics instead of the block: the
+    requests are merged, so the kernel runs once per block for all of them."""
     if hasattr(block, "compute"):
         block = block.compute()
     block = sp.csr_matrix(block) if sp.issparse(block) else np.asarray(block)
-    return [fn(block, start, stop, **kwargs) for fn, kwargs in tasks]
-
-
-def row_slices(block: Any, max_values: int | None = None) -> Iterator[tuple[int, int]]:
-    """Consecutive row ranges ``(r0, r1)`` of ``block`` (CSR or dense) holding at most about
-    ``max_values`` (default :data:`SUB_BLOCK_VALUES`) stored values (CSR) or cells (dense)
-    each, at least one row per range."""
-    max_values = max_values or SUB_BLOCK_VALUES
-    n = block.shape[0]
-    if sp.issparse(block):
-        indptr = np.asarray(block.indptr, dtype=np.int64)
-        r0 = 0
-        while r0 < n:
-            r1 = int(np.searchsorted(indptr, indptr[r0] + max_values, side="right")) - 1
-            r1 = min(n, max(r0 + 1, r1))
-            yield r0, r1
-            r0 = r1
-        return
-    step = max(1, max_values // max(1, block.shape[1]))
-    for r0 in range(0, n, step):
-        yield r0, min(n, r0 + step)
+    requests = [kwargs.get("request") for _, kwargs in tasks]
+    runs, which = merge([r for r in requests if r is not None])
+    stats = [block_stats(block, start, r, workers=_workers()) for r in runs]
+    out, k = [], 0
+    for (fn, kwargs), request in zip(tasks, requests, strict=True):
+        if request is None:
+            out.append(fn(block, start, stop, **kwargs))
+            continue
+        rest = {key: v for key, v in kwargs.items() if key != "request"}
+        out.append(fn(stats[which[k]], start, stop, **rest))
+        k += 1
+    return out
 
 
 def _parts(
@@ -126,11 +120,30 @@ def _parts(
         yield from _dask_parts(view.X, tasks, view.name)
         return
 
-    def part(item: tuple[int, int, Any]) -> tuple[int, int, list[Any]]:
-        start, stop, block = item
-        return start, stop, run_tasks(block, start, stop, tasks)
+    # the next block is read while this one is computed (its row slices on WORKERS threads):
+    # two blocks in memory at most
+    for start, stop, block in prefetch(view.iter_chunks(chunk_size)):
+        yield start, stop, run_tasks(block, start, stop, tasks)
+        del block
 
-    yield from ordered_map(part, view.iter_chunks(chunk_size))
+
+def prefetch(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, each next one produced on a thread while the caller works on the current
+    one (reading from disk overlaps computing); exceptions surface in order."""
+    end = object()
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(next, items, end)
+        while True:
+            item = pending.result()
+            if item is end:
+                return
+            pending = pool.submit(next, items, end)
+            yield item
+            del item
+
+
+def _workers() -> int:
+    return max(1, min(WORKERS, os.cpu_count() or 1))
 
 
 def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:

@@ -7,15 +7,15 @@ accumulator of the audit's shared pass (:mod:`biodata_guard.stream`).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.stats import poisson
 
 from biodata_guard.io.matrix import MatrixView
-from biodata_guard.stream import accumulate, row_slices
+from biodata_guard.stream import _kernel as K
+from biodata_guard.stream import accumulate
+from biodata_guard.stream._fused import BlockStats, Request
 
 LOG_MAX = 40.0  # log2(1e12): log-scale values never exceed this
 _QUANT_MIN_FRACTION = 0.99  # share of tested values that must sit on the integer grid
@@ -39,15 +39,6 @@ LOG_BASES = ("e", "2", "10")
 BASE_VALUE = {"e": np.e, "2": 2.0, "10": 10.0}
 HIST_EDGES = np.arange(-16.0, 16.01, 0.5)  # asinh(value) bins, fixed so one pass suffices
 _HIST_PER_CHUNK = 50_000
-
-
-def _row_reduce(ufunc: np.ufunc, values: np.ndarray, indptr: np.ndarray, empty: float):
-    n = len(indptr) - 1
-    out = np.full(n, empty, dtype=float)
-    nonempty = np.diff(indptr) > 0
-    if nonempty.any():
-        out[nonempty] = ufunc.reduceat(values, indptr[:-1][nonempty])
-    return out
 
 
 def _head_positions(indptr: np.ndarray, take: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,103 +198,79 @@ def _lattice_result(
     return np.where(found, step, 0.0), np.where(found, share, 0.0)
 
 
-def _linear_stats(
-    data: np.ndarray,
-    indptr: np.ndarray,
-    n_cols: int,
-    *,
-    need_grid: np.ndarray,
-    lengths: np.ndarray | None,
+def _grid_stats(
+    v: np.ndarray,
+    rows: np.ndarray,
+    n: int,
+    minpos: np.ndarray,
     rtol: float,
-    exact: bool,
-    implicit_value: np.ndarray | None = None,
-    len_min_share: float = _QUANT_MIN_FRACTION,
+    *,
+    n_pos: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-row statistics of (non-negative) linear-scale values of one CSR block.
-
-    ``lengths`` holds the gene length of each stored value (NaN when unknown). ``exact``:
-    integer-ness is tested exactly elsewhere (raw values); otherwise (back-transformed
-    values) it is tested here on the grid of integers, within float precision.
-    """
-    n = len(indptr) - 1
-    counts = np.diff(indptr)
-    rows = np.repeat(np.arange(n), counts)
-    pos = data > 0
-    S = np.bincount(rows, weights=data, minlength=n)
-    if implicit_value is not None:
-        S = S + (n_cols - counts) * implicit_value
-    out: dict[str, np.ndarray] = {
-        "S": S,
-        "n_pos": np.bincount(rows[pos], minlength=n).astype(float),
-        **_grid_fields(n, lengths is not None),
-    }
-    if not exact:
-        out["int_ok"] = np.zeros(n, dtype=bool)
-    if lengths is not None:
-        vl = np.where(pos & np.isfinite(lengths), data * np.nan_to_num(lengths), 0.0)
-        out["SL"] = np.bincount(rows, weights=vl, minlength=n)
-    if not need_grid.any():
-        return out
-    idx, srows = _head_positions(indptr, np.where(need_grid, np.minimum(counts, _QUANT_PER_ROW), 0))
-    v = data[idx]
+    """Per-row lattice of (non-negative) linear-scale values, from the first stored values of
+    each row that needs it (``v``, with their ``rows``) and each row's smallest positive value
+    (``minpos``, from the whole row). With ``n_pos`` (back-transformed values, whose
+    integer-ness is not tested exactly elsewhere) also whether they are integers within float
+    precision."""
+    out = _grid_fields(n, False)
     keep = v > 0
-    step, share = _lattice(v[keep], srows[keep], _quanta(data, pos, indptr, v, srows, 1), n, rtol)
-    retry = (step == 0)[srows] & keep  # no count 1..6 in the sample: try the smallest gap
+    step, share = _lattice(v[keep], rows[keep], minpos[:, None], n, rtol)
+    retry = (step == 0)[rows] & keep  # no count 1..6 in the sample: try the smallest gap
     if retry.any():
-        gap = _smallest_gap(v[retry], srows[retry], n)[:, None]
-        step2, share2 = _lattice(v[retry], srows[retry], gap, n, rtol, defining=2)
+        gap = _smallest_gap(v[retry], rows[retry], n)[:, None]
+        step2, share2 = _lattice(v[retry], rows[retry], gap, n, rtol, defining=2)
         step, share = np.where(step2 > 0, step2, step), np.where(step2 > 0, share2, share)
     # A lattice whose step is a power of ten is rounding (e.g. 2 decimals), not counts.
     with np.errstate(divide="ignore", invalid="ignore"):
         decade = np.log10(step)
     rounded = (step > 0) & (np.abs(decade - np.rint(decade)) <= 1e-6)
     out["grid"], out["grid_share"], out["rounded"] = (step > 0) & ~rounded, share, rounded
-    if not exact:
+    if n_pos is not None:
         int_m, _ = _grid_multiple(
             v[keep],
-            srows[keep],
+            rows[keep],
             np.ones(n),
             n,
             rtol,
             max_multiple=1,
-            min_tested=np.maximum(np.minimum(_MIN_TESTED, out["n_pos"]), 1),
+            min_tested=np.maximum(np.minimum(_MIN_TESTED, n_pos), 1),
         )
         out["int_ok"] = int_m == 1
-    if lengths is not None:
-        # value x length is tested where the values themselves are on no lattice (a lattice
-        # of the values implies one of value x integer length)
-        out["len_grid"], out["len_share"] = _length_lattice(
-            vl, indptr, counts, need_grid & ~out["grid"], rtol, len_min_share
-        )
     return out
 
 
 def _length_lattice(
-    vl: np.ndarray,
-    indptr: np.ndarray,
-    counts: np.ndarray,
-    need: np.ndarray,
+    w: np.ndarray,
+    rows: np.ndarray,
+    minpos: np.ndarray,
+    n: int,
     rtol: float,
     min_share: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, whether value x gene length sits on a lattice of counts, and its share. An exact
-    lattice (the user's lengths) is tested on 128 values per row; a partial one (the shipped
-    lengths of another release) on more when the block has few rows (bulk samples: up to
-    4,096 genes each), within a budget of values per block that keeps wide single-cell blocks
-    as cheap as before."""
-    n = len(indptr) - 1
+    """Per row, whether value x gene length (``w``, the first stored products of each row
+    tested, see :func:`_length_heads`) sits on a lattice of counts, and its share; ``minpos``
+    is each row's smallest positive product."""
     exact = min_share >= _QUANT_MIN_FRACTION
-    per_row = _QUANT_PER_ROW
-    if not exact:
-        per_row = int(np.clip(_PARTIAL_BUDGET // max(int(need.sum()), 1), 64, 4096))
-    idx, rows = _head_positions(indptr, np.where(need, np.minimum(counts, per_row), 0))
-    w = vl[idx]
     ok = w > 0
-    quanta = _quanta(vl, vl > 0, indptr, w, rows, 1 if exact else _N_QUANTA)
+    quanta = minpos[:, None]
+    if not exact:
+        distinct = _smallest_distinct(w[ok], rows[ok], n, _N_QUANTA - 1)
+        quanta = np.column_stack([minpos, distinct])
     step, share = _lattice(
         w[ok], rows[ok], quanta, n, rtol, min_share=min_share, defining=1 if exact else 2
     )
     return step > 0, share
+
+
+def _length_heads(counts: np.ndarray, need: np.ndarray, min_share: float) -> np.ndarray:
+    """Stored values per row tested for a length lattice: an exact lattice (the user's
+    lengths) on 128 values per row; a partial one (the shipped lengths of another release) on
+    more when the block has few rows (bulk samples: up to 4,096 genes each), within a budget
+    of values per block that keeps wide single-cell blocks as cheap as before."""
+    per_row = _QUANT_PER_ROW
+    if min_share < _QUANT_MIN_FRACTION:
+        per_row = int(np.clip(_PARTIAL_BUDGET // max(int(need.sum()), 1), 64, 4096))
+    return np.where(need, np.minimum(counts, per_row), 0)
 
 
 def _rank_in_row(rows: np.ndarray) -> np.ndarray:
@@ -320,25 +287,6 @@ def _grid_fields(n: int, with_lengths: bool) -> dict[str, np.ndarray]:
     if with_lengths:
         out["len_grid"], out["len_share"] = np.zeros(n, dtype=bool), np.zeros(n)
     return out
-
-
-def _quanta(
-    data: np.ndarray,
-    pos: np.ndarray,
-    indptr: np.ndarray,
-    head: np.ndarray,
-    rows: np.ndarray,
-    k: int,
-) -> np.ndarray:
-    """``k`` candidate lattice steps per row: its smallest positive value, then the smallest
-    distinct positive values among the tested ones (for partial lattices, whose minimum may be
-    off the lattice; an exact lattice has its minimum on it, so ``k = 1`` there)."""
-    n = len(indptr) - 1
-    q = _row_reduce(np.minimum, np.where(pos, data, np.inf), indptr, np.inf)
-    if k == 1:
-        return q[:, None]
-    ok = head > 0
-    return np.column_stack([q, _smallest_distinct(head[ok], rows[ok], n, k - 1)])
 
 
 def _rtol(dtype: Any) -> float:
@@ -393,7 +341,14 @@ class Scan:
     _SUM_FIELDS += ("hist",)
 
     def task(self) -> tuple[Any, dict[str, Any]]:
-        return _scan_block, {"m": self.m, "lengths": self.lengths, "share": self.len_min_share}
+        request = Request(
+            scan=True,
+            lengths=self.lengths,
+            log_max=LOG_MAX,
+            neg_row_share=NEG_ROW_SHARE,
+            at_min_values=_AT_MIN_VALUES,
+        )
+        return _scan_part, {"request": request, "share": self.len_min_share}
 
     def absorb(self, start: int, stop: int, part: Scan) -> None:
         sl = slice(start, stop)
@@ -409,180 +364,117 @@ class Scan:
         self.n_hist_sampled += part.n_hist_sampled
         self.dtype = self.dtype or part.dtype
 
-    def fill(self, start: int, stop: int, block: Any) -> None:
-        """Compute the statistics of rows ``start:stop`` from their ``block``."""
-        csr = sp.csr_matrix(block)
-        if self.dtype is None:
-            self.dtype = str(block.dtype)
-        rtol = _rtol(block.dtype)
-        b = self._fill_nonfinite(start, _csr_block(csr, stop - start))
-        r = self._fill_rows(start, b)
-        self._fill_features(b, r)
-        self._fill_histogram(b.data)
-        # raw linear-scale statistics (integer grid, gene lengths)
-        L = None if self.lengths is None else self.lengths[b.indices]
-        st = _linear_stats(
-            b.data,
-            b.indptr,
-            self.m,
-            need_grid=r.n_nonint > 0,
-            lengths=L,
-            rtol=rtol,
-            exact=True,
-            len_min_share=self.len_min_share,
-        )
-        for key in self.raw:
-            self.raw[key][start:stop] = st[key]
-        self._fill_log(start, b, r, rtol)
 
-    def _fill_nonfinite(self, start: int, b: _Block) -> _Block:
-        """Count the NaN/inf values; the block with them set to 0."""
-        finite = np.isfinite(b.data)
-        if finite.all():
-            return b
-        nr, sl = b.nr, slice(start, start + b.nr)
-        nan = np.isnan(b.data)
-        self.n_nan[sl] = np.bincount(b.rows[nan], minlength=nr)
-        self.n_inf[sl] = np.bincount(b.rows[~finite & ~nan], minlength=nr)
-        self.f_nonfinite += np.bincount(b.indices[~finite], minlength=self.m)
-        return replace(b, data=np.where(finite, b.data, 0.0))
-
-    def _fill_rows(self, start: int, b: _Block) -> _RowStats:
-        """Per-sample sums, non-zeros, negatives, extremes, non-integers and tied minima."""
-        nr, rows, data, sl = b.nr, b.rows, b.data, slice(start, start + b.nr)
-        nonzero = data != 0
-        nnz = np.bincount(rows[nonzero], minlength=nr).astype(float)
-        neg = data < 0
-        any_neg = bool(neg.any())
-        n_neg = np.bincount(rows[neg], minlength=nr) if any_neg else np.zeros(nr)
-        sq = data * data
-        mx = _row_reduce(np.maximum, data, b.indptr, -np.inf)
-        mn = _row_reduce(np.minimum, data, b.indptr, np.inf)
-        implicit = b.counts < self.m
-        mx[implicit] = np.maximum(mx[implicit], 0.0)
-        mn[implicit] = np.minimum(mn[implicit], 0.0)
-        nonint = data != np.rint(data)
-        n_nonint = np.bincount(rows[nonint], minlength=nr)
-        self.nnz[sl], self.n_neg[sl], self.n_nonint[sl] = nnz, n_neg, n_nonint
-        self.S[sl] = np.bincount(rows, weights=data, minlength=nr)
-        self.sumsq[sl] = np.bincount(rows, weights=sq, minlength=nr)
-        self.mx[sl], self.mn[sl] = mx, mn
-        at_min_ok = np.zeros(nr, dtype=bool)
-        if any_neg:
-            row_min = mn[rows]
-            eq = (data == row_min) & (row_min < 0)
-            n_at_min = np.bincount(rows[eq], minlength=nr)
-            self.n_at_min[sl] = n_at_min
-            at_min_ok = (mn < 0) & (n_at_min >= _AT_MIN_VALUES)
-        return _RowStats(nonzero, neg if any_neg else None, nonint, sq, nnz, n_neg, n_nonint,
-                         mn, mx, at_min_ok)  # fmt: skip
-
-    def _fill_features(self, b: _Block, r: _RowStats) -> None:
-        """Per-feature sums, sums of squares, non-zeros, non-integers, negatives, large values."""
-        m, indices = self.m, b.indices
-        self.f_sum += np.bincount(indices, weights=b.data, minlength=m)
-        self.f_sumsq += np.bincount(indices, weights=r.sq, minlength=m)
-        self.f_nnz += np.bincount(indices[r.nonzero], minlength=m)
-        self.f_nonint += np.bincount(indices[r.nonint], minlength=m)
-        if r.neg is not None:
-            self.f_neg += np.bincount(indices[r.neg], minlength=m)
-        self.f_large += np.bincount(indices[np.abs(b.data) > LOG_MAX], minlength=m)
-
-    def _fill_histogram(self, data: np.ndarray) -> None:
-        """Value histogram from a deterministic subsample of the stored values."""
-        sample = data[:: max(1, len(data) // _HIST_PER_CHUNK)]
-        sample = sample[sample != 0]
-        self.hist += np.histogram(np.clip(np.arcsinh(sample), -15.99, 15.99), HIST_EDGES)[0]
-        self.n_hist_sampled += len(sample)
-
-    def _fill_log(self, start: int, b: _Block, r: _RowStats, rtol: float) -> None:
-        """Linear-scale statistics after undoing a log (base e, 2, 10) on the log candidates:
-        non-integer, small, and non-negative (or log(x + p) with p < 1) samples."""
-        neg_share = r.n_neg / np.maximum(r.nnz, 1)
-        cand = (r.n_nonint > 0) & (r.mx <= LOG_MAX) & ((neg_share < NEG_ROW_SHARE) | r.at_min_ok)
-        if not cand.any():
-            return
-        m = self.m
-        ci = np.flatnonzero(cand)
-        sub = sp.csr_matrix((b.data, b.indices, b.indptr), shape=(b.nr, m))[ci]
-        sdata = np.asarray(sub.data, dtype=np.float64)
-        sindptr = np.asarray(sub.indptr, dtype=np.int64)
-        srows = np.repeat(np.arange(len(ci)), np.diff(sindptr))
-        sL = None if self.lengths is None else self.lengths[sub.indices]
-        self.cand[start + ci] = True
-        for base_name in LOG_BASES:
-            base = BASE_VALUE[base_name]
-            off = np.where(r.at_min_ok[ci], np.power(base, r.mn[ci]), 1.0)
-            with np.errstate(over="ignore"):
-                y = np.power(base, sdata) - off[srows]
-            stb = _linear_stats(
-                y,
-                sindptr,
-                m,
-                need_grid=np.ones(len(ci), dtype=bool),
-                lengths=sL,
-                rtol=max(rtol, 2e-5),
-                exact=False,
-                implicit_value=1.0 - off,
-                len_min_share=self.len_min_share,
-            )
-            target = self.log[base_name]
-            for key in stb:
-                target[key][start + ci] = stb[key]
-            target["offset"][start + ci] = off
-
-
-@dataclass(frozen=True)
-class _Block:
-    """The stored values of a CSR row block, with each value's row."""
-
-    data: np.ndarray
-    indices: np.ndarray
-    indptr: np.ndarray
-    counts: np.ndarray  # stored values per row
-    rows: np.ndarray  # row of each stored value
-    nr: int
-
-
-def _csr_block(csr: sp.csr_matrix, nr: int) -> _Block:
-    indptr = np.asarray(csr.indptr, dtype=np.int64)
-    counts = np.diff(indptr)
-    return _Block(
-        np.asarray(csr.data[: indptr[-1]], dtype=np.float64),
-        np.asarray(csr.indices[: indptr[-1]]),
-        indptr,
-        counts,
-        np.repeat(np.arange(nr), counts),
-        nr,
-    )
-
-
-@dataclass(frozen=True, eq=False)
-class _RowStats:
-    """Per-value masks and per-row statistics of one block, shared by the later steps."""
-
-    nonzero: np.ndarray
-    neg: np.ndarray | None  # None when the block has no negative value
-    nonint: np.ndarray
-    sq: np.ndarray
-    nnz: np.ndarray
-    n_neg: np.ndarray
-    n_nonint: np.ndarray
-    mn: np.ndarray
-    mx: np.ndarray
-    at_min_ok: np.ndarray
-
-
-def _scan_block(
-    block: Any, start: int, stop: int, *, m: int, lengths: np.ndarray | None, share: float
-) -> Scan:
-    """One block's part of the scan: a block-sized :class:`Scan` (runs on Dask workers)."""
-    part = Scan(block.shape[0], m, lengths, share)
-    with np.errstate(all="ignore"):  # NaN/inf cells are counted and reported, not warned about
-        for r0, r1 in row_slices(block):
-            part.fill(r0, r1, block[r0:r1])
+def _scan_part(stats: BlockStats, start: int, stop: int, *, share: float) -> Scan:
+    """One block's part of the scan (a block-sized :class:`Scan`), from the shared pass's
+    kernel statistics plus the lattice tests on the first values of the rows that need them."""
+    nr, m, lengths = stats.n_rows, stats.n_features, stats.request.lengths
+    part = Scan(nr, m, lengths, share)
     part.lengths = None  # not needed by absorb; keep the part small
+    part.dtype = str(stats.dtype)
+    rows = stats.rows
+    for key, col in _ROW_COLUMNS.items():
+        getattr(part, key)[:] = rows[:, col]
+    part.cand[:] = rows[:, K.R_CAND] > 0
+    for key, f in _FEATURE_ROWS.items():
+        setattr(part, key, stats.feat[f])
+    part.hist, part.n_hist_sampled = stats.hist, stats.n_hist_sampled
+    rtol = _rtol(stats.dtype)
+    with np.errstate(all="ignore"):  # NaN/inf cells are counted and reported, not warned about
+        _raw_grids(part, stats, lengths, rtol)
+        if part.cand.any():
+            _log_grids(part, stats, lengths, max(rtol, 2e-5))
     return part
+
+
+#: Scan fields filled straight from the kernel's per-row columns.
+_ROW_COLUMNS = {
+    "S": K.R_S, "sumsq": K.R_SUMSQ, "nnz": K.R_NNZ, "n_neg": K.R_NEG, "n_nan": K.R_NAN,
+    "n_inf": K.R_INF, "n_nonint": K.R_NONINT, "n_at_min": K.R_AT_MIN, "mn": K.R_MIN,
+    "mx": K.R_MAX,
+}  # fmt: skip
+_FEATURE_ROWS = {
+    "f_sum": K.F_SUM, "f_sumsq": K.F_SUMSQ, "f_nnz": K.F_NNZ, "f_nonint": K.F_NONINT,
+    "f_neg": K.F_NEG, "f_large": K.F_LARGE, "f_nonfinite": K.F_NONFINITE,
+}  # fmt: skip
+
+
+def _heads(stats: BlockStats, take: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``take[i]`` stored values of each row (NaN/inf as 0), their rows and their
+    features."""
+    csr = stats.csr()
+    idx, rows = _head_positions(np.asarray(csr.indptr, dtype=np.int64), take)
+    v = np.asarray(csr.data[idx], dtype=np.float64)
+    v[~np.isfinite(v)] = 0.0
+    return v, rows, np.asarray(csr.indices[idx])
+
+
+def _products(y: np.ndarray, features: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """value x gene length where the value is positive and the length known, else 0."""
+    L = lengths[features]
+    return np.where((y > 0) & np.isfinite(L), y * np.nan_to_num(L), 0.0)
+
+
+def _raw_grids(part: Scan, stats: BlockStats, lengths: np.ndarray | None, rtol: float) -> None:
+    """Lattices of the raw values (non-integer samples) and of value x gene length."""
+    nr, rows = stats.n_rows, stats.rows
+    counts = np.asarray(stats.csr().indptr, dtype=np.int64)
+    counts = np.diff(counts)
+    need = part.n_nonint > 0
+    if lengths is not None:
+        part.raw["SL"] = rows[:, K.R_SL].copy()
+    if not need.any():
+        return
+    v, vrows, _ = _heads(stats, np.where(need, np.minimum(counts, _QUANT_PER_ROW), 0))
+    grid = _grid_stats(v, vrows, nr, rows[:, K.R_MINPOS], rtol)
+    for key in ("grid", "grid_share", "rounded"):
+        part.raw[key] = grid[key]
+    if lengths is not None:
+        # value x length is tested where the values themselves are on no lattice (a lattice
+        # of the values implies one of value x integer length)
+        need_len = need & ~grid["grid"]
+        w, wrows, feats = _heads(stats, _length_heads(counts, need_len, part.len_min_share))
+        part.raw["len_grid"], part.raw["len_share"] = _length_lattice(
+            _products(w, feats, lengths), wrows, rows[:, K.R_MINPOS_L], nr, rtol,
+            part.len_min_share,
+        )  # fmt: skip
+
+
+def _log_grids(part: Scan, stats: BlockStats, lengths: np.ndarray | None, rtol: float) -> None:
+    """Linear-scale statistics after undoing a log (base e, 2, 10) on the log candidates:
+    the kernel's sums, and the lattices of the back-transformed first values."""
+    nr, rows, cand = stats.n_rows, stats.rows, part.cand
+    counts = np.diff(np.asarray(stats.csr().indptr, dtype=np.int64))
+    v, vrows, _ = _heads(stats, np.where(cand, np.minimum(counts, _QUANT_PER_ROW), 0))
+    for b, base_name in enumerate(LOG_BASES):
+        col = K.R_LOG + b * K.LOG_FIELDS
+        off = rows[:, col + K.LOG_OFF]
+        n_pos = rows[:, col + K.LOG_POS]
+        grid = _grid_stats(
+            np.power(BASE_VALUE[base_name], v) - off[vrows],
+            vrows,
+            nr,
+            rows[:, col + K.LOG_MINPOS],
+            rtol,
+            n_pos=n_pos,
+        )
+        target = part.log[base_name]
+        target["S"][cand] = rows[cand, col + K.LOG_S]
+        target["n_pos"][cand] = n_pos[cand]
+        target["offset"][cand] = off[cand]
+        for key, values in grid.items():
+            target[key][cand] = values[cand]
+        if lengths is None:
+            continue
+        target["SL"][cand] = rows[cand, col + K.LOG_SL]
+        need_len = cand & ~grid["grid"]
+        w, wrows, feats = _heads(stats, _length_heads(counts, need_len, part.len_min_share))
+        y = np.power(BASE_VALUE[base_name], w) - off[wrows]
+        len_grid, len_share = _length_lattice(
+            _products(y, feats, lengths), wrows, rows[:, col + K.LOG_MINPOS_L], nr, rtol,
+            part.len_min_share,
+        )  # fmt: skip
+        target["len_grid"][cand], target["len_share"][cand] = len_grid[cand], len_share[cand]
 
 
 def scan_accumulator(

@@ -86,6 +86,20 @@ def test_multiclass_train_split_is_found_by_name_not_size():
     assert _train_split(split) == "training"
 
 
+def test_fold_columns_compare_each_fold_with_the_others():
+    """A 5-fold column: the model that scores fold k learnt from the other four. A class held
+    by two folds is seen in training for both; one held by a single fold is not."""
+    sheet = cohort(200, seed=11)
+    folds = pd.Series(np.arange(len(sheet)) % 5, index=sheet.index)
+    y = sheet["label"].copy()
+    assert balance.check_split_balance(y, folds) == []  # the largest fold is no training set
+    y[folds.index[(folds == 3).to_numpy()][:4]] = "rare"  # only fold 3 holds it
+    (unseen,) = by_id(balance.check_split_balance(y, folds), balance.UNSEEN_CLASS)
+    assert unseen.evidence["split"] == "3" and unseen.evidence["train_split"] is None
+    assert unseen.evidence["unseen_classes"] == {"rare": 4}
+    assert "never in the folds other than '3'" in unseen.message
+
+
 def test_label_variants_with_case_and_trailing_space():
     sheet = cohort(100, seed=6, classes=("Tumor", "Normal"))
     sheet.loc[sheet.index[:4], "label"] = "tumor "

@@ -27,26 +27,28 @@ SPLIT_SHIFT = declare_check(
     severities=("warning",),
     needs=("labels", "split"),
     params=("max_split_shift", "alpha"),
-    doc="Class proportions of a split differ from the training split's (total variation, "
-    "chi-square).",
+    doc="Class proportions of a split differ from the training split's (a fold's from the "
+    "other folds'; total variation, chi-square).",
 )
 UNSEEN_CLASS = declare_check(
     "balance.unseen_class",
     group="balance",
     severities=("error",),
     needs=("labels", "split"),
-    doc="Classes present in a non-training split and absent from train.",
+    doc="Classes present in a non-training split and absent from train (in one fold only, "
+    "for a fold column).",
 )
 
 _TRAIN_NAMES = ("train", "training", "trn", "fit")
 
 
-def _train_split(splits: pd.Series) -> str:
-    values = list(pd.unique(splits))
-    for v in values:
+def _train_split(splits: pd.Series) -> str | None:
+    """The split named train / training (None: the values are folds, such as 0..4, each
+    evaluated by a model trained on the others -- as the leakage checks read them)."""
+    for v in pd.unique(splits):
         if str(v).strip().lower() in _TRAIN_NAMES:
             return str(v)
-    return str(splits.value_counts().sort_index().idxmax())
+    return None
 
 
 def labelled_splits(y: pd.Series, splits: pd.Series) -> pd.DataFrame:
@@ -58,13 +60,15 @@ def labelled_splits(y: pd.Series, splits: pd.Series) -> pd.DataFrame:
 
 @dataclass(frozen=True, eq=False)
 class SplitShift:
-    """One split's class proportions against the training split's.
+    """One split's class proportions against the training split's (``train_split``; for
+    folds, every other fold together: ``train_split`` is None and ``reference`` says so).
 
-    ``unseen`` counts the split's samples of each class the training split lacks.
+    ``unseen`` counts the split's samples of each class the training data lack.
     """
 
     split: str
-    train_split: str
+    train_split: str | None
+    reference: str
     total_variation: float
     chi2: float
     dof: int
@@ -75,21 +79,23 @@ class SplitShift:
     n_split_samples: int
 
 
-def _shift(table: pd.DataFrame, train: str, split: str) -> SplitShift:
+def _shift(table: pd.DataFrame, train: str | None, split: str) -> SplitShift:
     row = table.loc[split]
-    p_train = table.loc[train] / table.loc[train].sum()
+    ref = table.loc[train] if train is not None else table.drop(index=split).sum(axis=0)
+    p_train = ref / ref.sum()
     p_split = row / row.sum()
-    sub = table.loc[[train, split]]
+    sub = pd.DataFrame([ref, row])
     sub = sub.loc[:, sub.sum(axis=0) > 0]
     if sub.shape[1] > 1:
         chi2, pvalue, dof, _ = stats.chi2_contingency(sub.to_numpy())
     else:
         chi2, pvalue, dof = 0.0, 1.0, 0
-    train_classes = set(table.columns[table.loc[train] > 0])
+    train_classes = set(table.columns[ref > 0])
     unseen = sorted(set(row.index[row > 0]) - train_classes)
     return SplitShift(
         split=split,
         train_split=train,
+        reference=f"'{train}'" if train is not None else f"the folds other than '{split}'",
         total_variation=float(0.5 * (p_train - p_split).abs().sum()),
         chi2=float(chi2),
         dof=int(dof),
@@ -102,8 +108,9 @@ def _shift(table: pd.DataFrame, train: str, split: str) -> SplitShift:
 
 
 def split_shifts(y: pd.Series, splits: pd.Series) -> list[SplitShift]:
-    """Each non-training split against the training split (the one named train / training,
-    else the largest), in split-name order; ``[]`` with fewer than two splits.
+    """Each non-training split against the training split (the one named train / training),
+    in split-name order; without one the splits are folds, each against all the others
+    (what the model that evaluates it was trained on). ``[]`` with fewer than two splits.
 
     Examples
     --------
@@ -111,6 +118,9 @@ def split_shifts(y: pd.Series, splits: pd.Series) -> list[SplitShift]:
     >>> (s,) = split_shifts(y, pd.Series(["train"] * 4 + ["test"] * 2))
     >>> s.split, s.total_variation, s.unseen.to_dict()
     ('test', 0.5, {'c': 1})
+    >>> folds = split_shifts(y, pd.Series([0, 1, 2, 0, 1, 2]))
+    >>> [(f.split, f.reference, f.unseen.to_dict()) for f in folds][2]
+    ('2', "the folds other than '2'", {'c': 1})
     """
     frame = labelled_splits(y, splits)
     if frame.empty or frame["split"].nunique() < 2:
@@ -126,7 +136,7 @@ def _shift_finding(s: SplitShift, name: str, label_col: str, max_split_shift: fl
         SPLIT_SHIFT,
         Severity.WARNING,
         f"{name}, {label_col}: class proportions in '{s.split}' differ from "
-        f"'{s.train_split}' (total variation {s.total_variation:.3g} > {max_split_shift:.3g}, "
+        f"{s.reference} (total variation {s.total_variation:.3g} > {max_split_shift:.3g}, "
         f"chi-square p = {s.p_value:.2g}); test metrics will not reflect the training "
         "distribution",
         evidence={
@@ -155,8 +165,8 @@ def _unseen_finding(s: SplitShift, name: str, label_col: str) -> Finding:
         UNSEEN_CLASS,
         Severity.ERROR,
         f"{name}, {label_col}: {len(unseen)} class(es) occur in '{split}' but never "
-        f"in '{train}' ({preview(unseen)}; {fraction(n_unseen, s.n_split_samples)} "
-        f"'{split}' samples); no model trained on '{train}' can predict them",
+        f"in {s.reference} ({preview(unseen)}; {fraction(n_unseen, s.n_split_samples)} "
+        f"'{split}' samples); no model trained on {s.reference} can predict them",
         evidence={
             "split": split,
             "train_split": train,
@@ -189,8 +199,8 @@ def check_split_balance(
     table rejects homogeneity at ``alpha``. ``balance.unseen_class`` (error) for classes present in
     a non-training split and absent from train: no model can learn them.
 
-    ``y`` and ``splits`` are aligned by index. The training split is the one named train/training,
-    else the largest.
+    ``y`` and ``splits`` are aligned by index. The training split is the one named train/training;
+    without one the splits are folds (such as 0..4), each compared with all the others.
 
     Examples
     --------

@@ -170,13 +170,15 @@ def parse_splits(values: Any, n: int, name: str, split_col: str = "split") -> Sp
             hint="Pass the split column aligned with the rows of the matrix "
             "(e.g. metadata.loc[X.index, 'split']).",
         )
-    s = as_str(values)
-    present = sorted({v for v in s if v is not None}, key=natural_key)
+    # one factorisation; the names and codes come from the distinct values only
+    raw, uniques = pd.factorize(pd.Series(values).reset_index(drop=True), use_na_sentinel=True)
+    text = pd.Index(uniques).astype(str).tolist()
+    present = sorted(set(text), key=natural_key)
     train = next((v for v in present if v.strip().lower() in _TRAIN_NAMES), None)
     names = ([train] if train is not None else []) + [v for v in present if v != train]
     lookup = {v: i for i, v in enumerate(names)}
-    codes = s.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
-    return Splits(codes=codes, names=names, train=0 if train is not None else None)
+    code_of = np.array([lookup[t] for t in text] + [-1], dtype=np.int64)  # last: missing
+    return Splits(codes=code_of[raw], names=names, train=0 if train is not None else None)
 
 
 def too_few_splits(sp_: Splits, split_col: str) -> str:

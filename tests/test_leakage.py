@@ -857,7 +857,36 @@ def test_near_duplicate_search_past_the_exact_budget_uses_an_index(monkeypatch):
     splits = np.array(["train"] * 2400 + ["test"] * 600)
     first = L.check_near_duplicates(X, splits, name="m")
     (f,) = first
-    assert f.evidence["search"] == {"test": "faiss IVF (97 cells, 32 probed)"}  # 2 sqrt(2400)
+    assert f.evidence["search"] == {"test": "faiss IVF (97 cells, 8 probed)"}  # 2 sqrt(2400)
     found = {tuple(pair) for pair in f.subjects}
     assert {(str(2990 + i), str(i)) for i in copies} <= found
     assert L.check_near_duplicates(X, splits, name="m")[0].to_dict() == f.to_dict()
+
+
+def test_the_index_search_skips_the_query_itself_and_identical_rows():
+    # Every cell probed: the index must give what the exact search gives, with the same rules.
+    rng = np.random.default_rng(8)
+    R = rng.normal(size=(2000, 16)).astype(np.float32)
+    R[5] = R[9]  # two identical rows: one sample stored twice is not its own neighbour
+    R /= np.linalg.norm(R, axis=1, keepdims=True)
+    nb = embedding.neighbour_index(R, 10**7, seed=0)  # past the exact budget: an index
+    assert nb.how.startswith("faiss IVF") and nb.index is not None
+    nb.index.nprobe = nb.index.nlist
+    queries = np.array([0, 5, 9, 1500])
+    below = np.float32(1.0 - near_stats.DISTANCE_FLOOR)
+    got = embedding.query(nb, R[queries], queries, below=below)
+    want = embedding.nearest(R[queries], R, queries, below=below)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    assert 9 not in got[1][:2] and 5 not in got[1][:2]
+
+
+def test_near_duplicates_through_the_index_keep_clean_splits_clean(monkeypatch):
+    # The calibration searches with the evaluated rows' index, so the approximate search
+    # does not make distinct cells look closer or farther than the null says.
+    monkeypatch.setattr(embedding, "_EXACT_PAIRS", 0)
+    adata = _single_cell(seed=3)
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        random = np.where(rng.random(adata.n_obs) < 0.2, "test", "train")
+        assert L.check_near_duplicates(adata, random, seed=seed) == []

@@ -20,7 +20,15 @@ from biodata_guard.leakage._common import (
     parse_splits,
     too_few_splits,
 )
-from biodata_guard.leakage._embedding import MAX_FIT_ROWS, N_COMPONENTS, embed, nearest, search
+from biodata_guard.leakage._embedding import (
+    MAX_FIT_ROWS,
+    N_COMPONENTS,
+    Neighbours,
+    embed,
+    nearest,
+    neighbour_index,
+    query,
+)
 from biodata_guard.leakage._near_stats import (
     DISTANCE_FLOOR,
     MIN_CALIBRATION,
@@ -98,11 +106,18 @@ def _reference(sp_: Splits, c: int) -> np.ndarray:
 
 
 def calibration_distances(
-    emb: np.ndarray, pool: np.ndarray, *, max_rows: int, seed: int
+    emb: np.ndarray,
+    pool: np.ndarray,
+    *,
+    max_rows: int,
+    seed: int,
+    index: Neighbours | None = None,
 ) -> np.ndarray:
     """Cosine distance of a seeded subsample of ``pool`` rows to their nearest other row of
     ``pool`` with a different profile: the closeness of distinct samples within a split
-    (identical rows are one sample stored twice, which ``leakage.duplicate_samples`` reports)."""
+    (identical rows are one sample stored twice, which ``leakage.duplicate_samples`` reports).
+    ``index``: the search the evaluated rows used on ``pool`` (the null is measured by the
+    same instrument as what it is compared with); default exact."""
     queries = pool
     if len(pool) > max_rows:
         rng = np.random.default_rng(seed + 1)
@@ -110,7 +125,11 @@ def calibration_distances(
     if len(pool) < 2:
         return np.zeros(0)
     self_pos = np.searchsorted(pool, queries)
-    best, _ = nearest(emb[queries], emb[pool], self_pos, below=np.float32(1.0 - DISTANCE_FLOOR))
+    below = np.float32(1.0 - DISTANCE_FLOOR)
+    if index is not None:
+        best, _ = query(index, emb[queries], self_pos, below=below)
+    else:
+        best, _ = nearest(emb[queries], emb[pool], self_pos, below=below)
     return 1.0 - best[np.isfinite(best)].astype(np.float64)
 
 
@@ -129,18 +148,26 @@ def split_tests(
     evaluated = [c for c in range(len(sp_.names)) if c != sp_.train and (sp_.codes == c).any()]
     share = alpha / max(1, len(evaluated))
     nulls: dict[int, NullCloseness | None] = {}
+    indexes: dict[int, Neighbours] = {}  # one search per reference: train, or each fold's
+    n_against_train = int(np.isin(sp_.codes, evaluated).sum())
     out = []
     for c in evaluated:
         queries, ref = np.flatnonzero(sp_.codes == c), _reference(sp_, c)
-        best, arg, how = search(emb[queries], emb[ref], seed=seed)
+        key = -1 if sp_.train is not None else c
+        if key not in indexes:
+            n_queries = n_against_train if key == -1 else len(queries)
+            indexes[key] = neighbour_index(emb[ref], n_queries, seed=seed)
+        best, arg = query(indexes[key], emb[queries])
+        how = indexes[key].how
         dist = np.maximum(1.0 - best.astype(np.float64), 0.0)
         null = test = None
         if similarity is not None:
             reported = 1.0 - dist >= similarity
         else:
-            key = -1 if sp_.train is not None else c
             if key not in nulls:
-                cal = calibration_distances(emb, ref, max_rows=max_calibration_rows, seed=seed)
+                cal = calibration_distances(
+                    emb, ref, max_rows=max_calibration_rows, seed=seed, index=indexes[key]
+                )
                 nulls[key] = null_closeness(cal)
             null = nulls[key]
             test = None if null is None else excess_test(null, dist)

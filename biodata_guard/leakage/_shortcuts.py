@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -134,9 +134,11 @@ def majority_rule_cv(
     *,
     n_folds: int,
     seed: int,
+    memo: dict | None = None,
 ) -> float | None:
     """Out-of-fold balanced accuracy of 'predict the majority label of this value'; None when
-    the classes (or groups) are too few for 2 folds."""
+    the classes (or groups) are too few for 2 folds. The folds depend on the labels and
+    groups only: with ``memo`` (one per label column) every metadata column reuses them."""
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
@@ -153,10 +155,12 @@ def majority_rule_cv(
         cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     n_levels = int(level_codes.max()) + 1
     pred = np.empty_like(y_codes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        folds = list(cv.split(np.zeros(len(y_codes)), y_codes, groups))
-    for train, test in folds:
+    memo = {} if memo is None else memo
+    if (k, seed) not in memo:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            memo[(k, seed)] = list(cv.split(np.zeros(len(y_codes)), y_codes, groups))
+    for train, test in memo[(k, seed)]:
         counts = np.zeros((n_levels, n_classes))
         np.add.at(counts, (level_codes[train], y_codes[train]), 1)
         fallback = int(np.bincount(y_codes[train], minlength=n_classes).argmax())
@@ -175,6 +179,8 @@ class Labels:
     codes: np.ndarray
     n_classes: int
     groups: np.ndarray | None
+    #: The CV folds of these labels, computed once for every metadata column.
+    folds: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def labels(df: pd.DataFrame, label_col: str, group_col: str | None) -> Labels:
@@ -218,7 +224,9 @@ def shortcut_stats(
     if len(level_names) < 2:
         return None
     table = pd.crosstab(level_codes, lab.codes).to_numpy()
-    bacc = majority_rule_cv(level_codes, lab.codes, lab.groups, n_folds=n_folds, seed=seed)
+    bacc = majority_rule_cv(
+        level_codes, lab.codes, lab.groups, n_folds=n_folds, seed=seed, memo=lab.folds
+    )
     return Shortcut(
         kind=kind,
         n_levels=len(level_names),

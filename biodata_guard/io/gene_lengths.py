@@ -280,7 +280,15 @@ def shipped_gene_lengths(
     >>> shipped_gene_lengths(["geneA", "geneB"]) is None
     True
     """
-    ids = pd.Index([str(i) for i in feature_ids])
+    found = _shipped_lookup(tuple(str(i) for i in feature_ids), min_matched)
+    return None if found is None else (found[0].copy(), found[1])
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped_lookup(feature_ids: tuple[str, ...], min_matched: float) -> tuple | None:
+    """:func:`shipped_gene_lengths` of these ids, remembered (an audit asks twice: for the
+    shared pass and for the units check)."""
+    ids = pd.Index(feature_ids)
     if not len(ids):
         return None
     ensembl = np.mean([i.startswith("ENS") for i in ids]) >= 0.5

@@ -53,11 +53,15 @@ DRIVER = Path(__file__).resolve().parent / "_deepchecks_driver.py"
 
 
 def _python312() -> str | None:
+    """A Python 3.12 interpreter that runs: this one's base (a venv's), else one on PATH that
+    answers (a pyenv shim may exist and still fail: "versions ... at the same time")."""
+    if sys.version_info[:2] == (3, 12):
+        return getattr(sys, "_base_executable", None) or sys.executable
     for candidate in ("python3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12"):
         found = shutil.which(candidate)
-        if found:
+        if found and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0:
             return found
-    return sys.executable if sys.version_info[:2] == (3, 12) else None
+    return None
 
 
 def ensure_venv(*, build: bool = True, venv: Path = VENV) -> tuple[Path | None, str]:

@@ -629,14 +629,20 @@ def _import_stack() -> None:
     """Import the libraries an audit uses before the baseline RSS is read: the memory target
     is about data, not about the interpreter and its libraries."""
     import anndata  # noqa: F401
+    import faiss  # noqa: F401  (the near-duplicate index)
     import h5py  # noqa: F401
     import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
     import rich.progress  # noqa: F401
     import scipy.sparse
-    import scipy.stats  # noqa: F401
+    import scipy.stats
     import sklearn.decomposition
     import sklearn.model_selection  # noqa: F401
+
+    from biodata_guard.stream._fused import Request, block_stats
+
+    # numba and the shared pass's compiled kernel (loaded from its on-disk cache)
+    block_stats(scipy.sparse.csr_matrix(np.ones((2, 2), np.float32)), 0, Request(scan=True))
 
 
 def findings_summary(report: Any) -> list[dict[str, Any]]:

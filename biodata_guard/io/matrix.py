@@ -83,6 +83,24 @@ class MatrixView:
         return np.asarray(block)
 
 
+def read_runs(view: MatrixView, runs: list[slice]) -> np.ndarray | sp.csr_matrix:
+    """The rows of ``runs`` (increasing, non-overlapping slices), stacked: one read per run
+    from a backed AnnData sparse matrix (it reads a run in one request, scattered rows one by
+    one), else one read of all their positions (a Parquet file reads each row group once).
+
+    Examples
+    --------
+    >>> view = as_matrix(np.arange(12.0).reshape(6, 2))
+    >>> read_runs(view, [slice(0, 1), slice(4, 6)])[:, 0].tolist()
+    [0.0, 8.0, 10.0]
+    """
+    if len(runs) == 1:
+        return view.rows(runs[0])
+    if view.backed and _is_backed_sparse(view.X):
+        return sp.vstack([view.rows(run) for run in runs], format="csr")
+    return view.rows(np.concatenate([np.arange(r.start, r.stop) for r in runs]))
+
+
 def unreadable_rows(name: str, index: slice | np.ndarray, exc: Exception) -> InputError:
     if isinstance(index, slice):
         where = f"rows {index.start or 0}-{index.stop}"

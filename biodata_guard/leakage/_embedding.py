@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from biodata_guard.io.matrix import MatrixView, finite_rows
+from biodata_guard.io.matrix import MatrixView, finite_rows, read_runs
 from biodata_guard.stream import accumulate
 from biodata_guard.stream._fused import BlockStats, Request
 
@@ -125,10 +125,7 @@ def fit_embedding(
     from sklearn.decomposition import TruncatedSVD
 
     n, m = view.shape
-    runs = fit_runs(n, max_fit_rows, seed)
-    blocks = [view.rows(run) for run in runs]
-    fit = blocks[0] if len(blocks) == 1 else (sp.vstack if view.is_sparse else np.vstack)(blocks)
-    del blocks
+    fit = read_runs(view, fit_runs(n, max_fit_rows, seed))
     n_fit = fit.shape[0]
     fit = fit[finite_rows(fit)]  # rows with NaN/inf (units.invalid_values) are left out
     lowest = (fit.data.min() if fit.nnz else 0.0) if sp.issparse(fit) else fit.min()

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from biodata_guard._cli_common import EXIT_GATE, EXIT_OK, flag_value, write_outputs
 from biodata_guard.audit import audit, check_layer, id_column
-from biodata_guard.cli import EXIT_GATE, EXIT_OK, flag_value, write_outputs
 from biodata_guard.errors import ConfigError, InputError
 from biodata_guard.io import read_features, read_table
 from biodata_guard.report import FORMATS

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
+from biodata_guard._cli_common import (
+    EXIT_GATE,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    flag_value,
+    write_outputs,
+)
 from biodata_guard.config import ENGINES, fields
 from biodata_guard.errors import INVALID, ConfigError, GuardError
 from biodata_guard.registry import Options, Param
-
-EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: The fields of every verb that gates: where reports go, when the gate fails, waivers.
 _GATE = ("formats", "out", "fail_on", "seed", "waivers")
@@ -27,7 +32,6 @@ _DATASET = (
     "features", "labels", "metadata", "layer", "orientation", "id_col", "label_col",
     "split_col", "group_cols", "batch_col", "chunk_size", "engine", "scheduler",
 )  # fmt: skip
-_INT = re.compile(r"[+-]?\d+")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -223,63 +227,6 @@ def _schema_parser(sub: Any) -> None:
 # --- flag values ---------------------------------------------------------------------------
 
 
-def _shown(raw: str) -> str:
-    return raw if _INT.fullmatch(raw) or re.fullmatch(r"[+-]?[\d.eE+-]+", raw) else repr(raw)
-
-
-def flag_value(p: Param, raw: Any, *, flag: str | None = None) -> Any:
-    """The typed value of one flag, checked against its declaration.
-
-    Raises
-    ------
-    ConfigError
-        One line naming the flag as typed, the valid values and what was given, e.g.
-        ``--seed must be an integer in [0, 4294967295]; got -1 instead``.
-
-    Examples
-    --------
-    >>> from biodata_guard.registry import get_param
-    >>> flag_value(get_param("alpha"), "0.05")
-    0.05
-    >>> flag_value(get_param("fail_on"), "warn")
-    Traceback (most recent call last):
-    ...
-    biodata_guard.errors.ConfigError: --fail-on must be one of error, warning; got 'warn' \
-instead (did you mean 'warning'?)
-    """
-    flag = flag or p.cli_flag
-    if p.kind in ("strs", "paths", "choices"):
-        return [_one_value(p, v, flag) for v in raw]
-    return _one_value(p, raw, flag)
-
-
-def _one_value(p: Param, raw: Any, flag: str) -> Any:
-    if not isinstance(raw, str):  # --probe/--no-probe
-        return raw
-    value: Any = raw
-    ok = bool(raw)
-    if p.kind == "int":
-        ok = bool(_INT.fullmatch(raw.strip()))
-        value = int(raw) if ok else raw
-    elif p.kind == "float":
-        try:
-            value = float(raw)
-        except ValueError:
-            ok = False
-    if ok and p.valid is not None:
-        ok = value in p.valid
-    if ok:
-        return value
-    valid = p.valid.describe() if p.valid is not None else p.describe()
-    if p.kind in ("strs", "paths", "choices") and p.valid is None:
-        valid = "a non-empty string"
-    near = ""
-    if isinstance(p.valid, Options):
-        close = difflib.get_close_matches(raw, p.valid.values, n=1, cutoff=0.5)
-        near = f" (did you mean '{close[0]}'?)" if close else ""
-    raise ConfigError(f"{flag} must be {valid}; got {_shown(raw)} instead{near}", key=p.name)
-
-
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """Every flag the user gave, typed and checked: all bad values at once, one line each."""
     from biodata_guard.config import combine
@@ -394,38 +341,6 @@ def _run_checks(fmt: str) -> int:
             print(f"{spec.id:40} {'/'.join(spec.severities):22} needs: {needs}")
             print(f"{'':40} {spec.doc}")
     return EXIT_OK
-
-
-def write_outputs(report: Any, formats: list[str], outs: list[str]) -> None:
-    """Write each requested report; then, unless a text report went to stdout, the one-line
-    verdict with the counts on stderr (a gate that writes only files still says why it
-    failed)."""
-    from biodata_guard.report import write_report
-
-    if not formats:
-        formats = ["text"]
-    if not outs:
-        outs = ["-"] * len(formats)
-    written = []
-    for fmt, out in zip(formats, outs, strict=True):
-        write_report(report, fmt, out)
-        if out not in ("-", None):
-            written.append(str(out))
-    if not any(f == "text" and o in ("-", None) for f, o in zip(formats, outs, strict=True)):
-        _verdict(report, written)
-
-
-def _verdict(report: Any, written: Sequence[str]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = Console(stderr=True, highlight=False)
-    colour = "green" if report.ok else "red"
-    where = f" -> {', '.join(written)}" if written else ""
-    console.print(
-        f"biodata_guard: [bold {colour}]{escape(report.verdict())}[/]{escape(where)}",
-        soft_wrap=True,
-    )
 
 
 def _run_schema(args: argparse.Namespace, options: dict[str, Any]) -> int:

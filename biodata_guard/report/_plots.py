@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 # The features plot lives in its own module; it reads this module's helpers at call time.
 from biodata_guard.report import _plots_features
+from biodata_guard.report._figure import (
+    _DPI,
+    _HEIGHT,
+    _WIDTH,
+    _close_all,
+    _figure,
+    _pyplot,
+    short,
+    to_data_uri,
+)
 
-#: Plot size in inches (at ``_DPI``): wide enough for a 1100 px report column.
-_WIDTH = 10.0
-_HEIGHT = 3.6
-_DPI = 90
 #: Scatter plots never draw more points than this (artifacts are already subsampled).
 _MAX_POINTS = 2000
 #: Categories shown in one legend / bar chart before the rest are merged into "other".
@@ -49,51 +53,6 @@ def plots_for(key: str, data: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _close_all() -> None:
-    try:
-        plt = _pyplot()
-        plt.close("all")
-    except Exception:  # closing is best effort
-        pass
-
-
-def _figure(ncols: int = 1, *, height: float = _HEIGHT) -> tuple[Any, list[Any]]:
-    plt = _pyplot()
-    fig, axes = plt.subplots(
-        1, ncols, figsize=(_WIDTH, height), dpi=_DPI, squeeze=False, layout="constrained"
-    )
-    for ax in axes[0]:
-        ax.spines["top"].set_visible(False)
-        ax.spines["right"].set_visible(False)
-        ax.tick_params(labelsize=9)
-    return fig, list(axes[0])
-
-
-def to_data_uri(fig: Any, *, fmt: str = "png") -> str:
-    """Render a figure to a ``data:`` URI (PNG or SVG) and close it."""
-    plt = _pyplot()
-    buf = io.BytesIO()
-    try:
-        if fmt == "svg":
-            fig.savefig(buf, format="svg", metadata={"Date": None})
-            mime = "image/svg+xml"
-        else:
-            fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
-            mime = "image/png"
-    finally:
-        plt.close(fig)
-    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
-
-
 def _numbers(values: Any) -> list[float]:
     """Finite floats from a list (None / non-numbers dropped)."""
     out = []
@@ -114,11 +73,6 @@ def _colour_map(categories: Sequence[str], fixed: Mapping[str, str] | None = Non
     return out
 
 
-def _short(label: Any, n: int = 24) -> str:
-    s = str(label)
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
 #: Long category names are wrapped onto this many lines of this many characters (not cut).
 _WRAP_WIDTH = 16
 _WRAP_LINES = 4
@@ -137,7 +91,7 @@ def _wrapped(label: Any) -> str:
     lines = textwrap.wrap(str(label), _WRAP_WIDTH, break_on_hyphens=False) or [""]
     if len(lines) > _WRAP_LINES:
         lines = lines[:_WRAP_LINES]
-        lines[-1] = _short(lines[-1] + " …", _WRAP_WIDTH)
+        lines[-1] = short(lines[-1] + " …", _WRAP_WIDTH)
     return "\n".join(lines)
 
 
@@ -220,12 +174,12 @@ def _leakage(data: Mapping) -> list[tuple[str, str]]:
         labels, values, colours = [], [], []
         if isinstance(per_split, Mapping):
             for s, n in per_split.items():
-                labels.append(f"groups in {_short(s, 12)}")
+                labels.append(f"groups in {short(s, 12)}")
                 values.append(float(n or 0))
                 colours.append(_SPLIT_COLOURS.get(str(s).lower(), "#4c566a"))
         if isinstance(shared, Mapping):
             for pair, n in shared.items():
-                labels.append(f"shared {_short(str(pair).replace('|', ' & '), 20)}")
+                labels.append(f"shared {short(str(pair).replace('|', ' & '), 20)}")
                 values.append(float(n or 0))
                 colours.append("#d62728" if (n or 0) > 0 else "#a3be8c")
         if not values:
@@ -237,7 +191,7 @@ def _leakage(data: Mapping) -> list[tuple[str, str]]:
             ax.text(v, y, f" {v:g}", va="center", fontsize=8)
         ax.set_yticks(list(ys), labels)
         ax.invert_yaxis()
-        ax.set_title(f"{_short(col, 30)}: groups per split", fontsize=11)
+        ax.set_title(f"{short(col, 30)}: groups per split", fontsize=11)
         ax.set_xlabel("groups")
         ax.margins(x=0.15)
     return [("Groups per split and groups shared between splits", to_data_uri(fig))]
@@ -280,7 +234,7 @@ def _probe_embedding(data: Mapping) -> list[tuple[str, str]]:
                 s=8,
                 alpha=0.7,
                 color=colours[cat],
-                label=_short(cat, 16),
+                label=short(cat, 16),
                 linewidths=0,
             )
         ax.set_title(f"Embedding coloured by {key}", fontsize=11)
@@ -343,7 +297,7 @@ def _probe_accuracy(data: Mapping) -> list[tuple[str, str]]:
             c = chance[name]
             ax.plot([c, c], [i - 0.4, i + 0.4], color="#888888", ls="--", lw=1)
             ax.text(c, i - 0.45, f"chance {c:.2f}", fontsize=7, color="#555555", ha="center")
-    ax.set_yticks(range(len(series)), [_short(k, 24) for k in series])
+    ax.set_yticks(range(len(series)), [short(k, 24) for k in series])
     ax.set_ylim(-0.7, len(series) - 0.2)
     ax.set_xlim(0, 1.02)
     ax.set_xlabel("held-out balanced accuracy per fold (dashed: chance for that target)")
@@ -424,10 +378,10 @@ def _build(data: Mapping) -> list[tuple[str, str]]:
                 for _, v in rows
             ]
             ax.barh(ys, vals, height=height, color=colours[build], label=build)
-        ax.set_yticks(range(len(rows)), [_short(s, 22) for s, _ in rows])
+        ax.set_yticks(range(len(rows)), [short(s, 22) for s, _ in rows])
         ax.invert_yaxis()
         ax.set_xlabel("score")
-        ax.set_title(f"{_short(name, 30)}: build evidence", fontsize=11)
+        ax.set_title(f"{short(name, 30)}: build evidence", fontsize=11)
         ax.legend(fontsize=8, frameon=False)
         drew = True
     if not drew:
@@ -475,7 +429,7 @@ def _units(data: Mapping) -> list[tuple[str, str]]:
                 histtype="stepfilled",
                 alpha=0.45,
                 color=colours[n],
-                label=_short(n, 28),
+                label=short(n, 28),
             )
         ax.set_xlabel("log10(per-sample sum)")
         ax.set_ylabel("samples")
@@ -486,7 +440,7 @@ def _units(data: Mapping) -> list[tuple[str, str]]:
         for n, edges, counts in hists:
             total = sum(counts) or 1.0
             ax.stairs(
-                [c / total for c in counts], edges, color=colours[n], lw=1.5, label=_short(n, 28)
+                [c / total for c in counts], edges, color=colours[n], lw=1.5, label=short(n, 28)
             )
         ax.set_xlabel("asinh(value) of non-zero values (≈ ln(2·value) for large values)")
         ax.set_ylabel("fraction of values")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from biodata_guard.report import _plots  # attributes read at call time (it imports this module)
+from biodata_guard.report._figure import _figure, short, to_data_uri
 
 #: Compared pairs drawn at most (the rest are in the findings' evidence).
 _MAX_PAIRS = 12
@@ -63,13 +63,11 @@ def plot_features(data: Mapping) -> list[tuple[str, str]]:
         seg = _segments(pair) if isinstance(pair, Mapping) else None
         if seg is not None and sum(seg.values()):
             target = "reference " if pair.get("reference") else ""
-            label = (
-                f"{_plots._short(pair.get('x'), 22)} vs {target}{_plots._short(pair.get('y'), 22)}"
-            )
+            label = f"{short(pair.get('x'), 22)} vs {target}{short(pair.get('y'), 22)}"
             rows.append((label, seg))
     if not rows:
         return []
-    fig, (ax,) = _plots._figure(1, height=max(1.6, 0.55 * len(rows) + 1.1))
+    fig, (ax,) = _figure(1, height=max(1.6, 0.55 * len(rows) + 1.1))
     names = {
         "exact": "shared, same ids",
         "normalised": "shared after normalising ids",
@@ -90,6 +88,6 @@ def plot_features(data: Mapping) -> list[tuple[str, str]]:
         (
             "Feature overlap: ids shared exactly, shared only after stripping versions / case / "
             "mapping namespaces, and features in one list only",
-            _plots.to_data_uri(fig),
+            to_data_uri(fig),
         )
     ]

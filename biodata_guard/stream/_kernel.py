@@ -256,18 +256,33 @@ def _scan_tail(data, a, b, dense, log_max, hist_stride, hist, seen, rows, i):  #
     ``hist_stride``-th stored value of the slice, asinh bins of 0.5 on [-16, 16])."""
     mn = rows[i, R_MIN]
     n_at_min = 0.0
+    wait = (-seen[0]) % hist_stride  # values until the next sampled one
+    if not dense and mn >= 0.0:  # only the histogram to do: visit its sample alone
+        for k in range(a + wait, b, hist_stride):
+            _hist_add(np.float64(data[k]), hist)
+        seen[0] += b - a
+        rows[i, R_AT_MIN] = 0.0
+        return
     for k in range(a, b):
         x = np.float64(data[k])
         if dense and x == 0.0:
             continue
-        finite = math.isfinite(x)
-        if mn < 0.0 and finite and x == mn:
+        if mn < 0.0 and math.isfinite(x) and x == mn:
             n_at_min += 1.0
-        if seen[0] % hist_stride == 0 and finite and x != 0.0:
-            t = min(max(math.asinh(x), -15.99), 15.99)
-            hist[math.floor((t + 16.0) / 0.5)] += 1
+        if wait == 0:
+            _hist_add(x, hist)
+            wait = hist_stride
+        wait -= 1
         seen[0] += 1
     rows[i, R_AT_MIN] = n_at_min
+
+
+@njit(nogil=True, cache=True)
+def _hist_add(x, hist):  # pragma: no cover - compiled
+    """One sampled value into the asinh histogram (zeros and NaN/inf are not counted)."""
+    if math.isfinite(x) and x != 0.0:
+        t = min(max(math.asinh(x), -15.99), 15.99)
+        hist[math.floor((t + 16.0) / 0.5)] += 1
 
 
 @njit(nogil=True, cache=True)

@@ -148,3 +148,22 @@ def test_prefetch_keeps_order_and_raises_where_the_reader_failed():
         for item in prefetch(broken()):
             got.append(item)
     assert got == [1]
+
+
+def test_the_kernel_still_runs_where_no_cache_can_be_written():
+    # A read-only install and home (pipeline containers): numba finds no cache location and
+    # refuses cache=True at import; the kernel then compiles in the process instead.
+    import subprocess
+    import sys
+
+    code = (
+        "import numba.core.caching as c\n"
+        "(getattr(c, 'CacheImpl', None) or c._CacheImpl)._locator_classes = []\n"
+        "import numpy as np, scipy.sparse as sp\n"
+        "from biodata_guard.stream._fused import Request, block_stats\n"
+        "st = block_stats(sp.csr_matrix(np.eye(3, dtype=np.float32)), 0, Request(scan=True))\n"
+        "print(st.rows[:, 0].tolist())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1.0, 1.0, 1.0]"

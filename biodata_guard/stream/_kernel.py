@@ -45,14 +45,25 @@ LOG_BASE_VALUES = np.array([math.e, 2.0, 10.0])
 #: Whole values below this are log-transformed once per row by the projection.
 _SMALL = 64
 
+
+def _compiled(fn):  # type: ignore[no-untyped-def]
+    """``numba.njit`` without the GIL, cached on disk (next to this module, else in the user's
+    cache); where neither is writable (a read-only install and home, as in some pipeline
+    containers) compiled anew in each process rather than failing on import."""
+    try:
+        return njit(nogil=True, cache=True)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return njit(nogil=True)(fn)
+
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _CANONICAL_NAN = np.uint64(0x7FF8000000000000)
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _mix(z):  # pragma: no cover - compiled
-    """splitmix64 finaliser (wrapping uint64 arithmetic), as ``leakage._row_hashes._mix``."""
+    """splitmix64 finaliser (wrapping uint64 arithmetic), as ``stream._fused._mix``."""
     z ^= z >> np.uint64(30)
     z *= _M1
     z ^= z >> np.uint64(27)
@@ -61,7 +72,7 @@ def _mix(z):  # pragma: no cover - compiled
     return z
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def fused_rows(
     data,
     indices,
@@ -116,7 +127,7 @@ def fused_rows(
             )  # fmt: skip
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _hash_row(data, indices, a, b, dense, key1, key2, bits, hashes, rows, i):  # pragma: no cover
     """Order-independent 128-bit hash of the row (two wrapping sums of entry hashes) and its
     non-zero count; values compared as float64, -0.0 as 0.0, every NaN alike."""
@@ -139,7 +150,7 @@ def _hash_row(data, indices, a, b, dense, key1, key2, bits, hashes, rows, i):  #
     rows[i, R_HASH_NNZ] = n
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _moments_row(
     data, indices, a, b, dense, m, code, split, split_nonint, rows, i
 ):  # pragma: no cover - compiled
@@ -184,7 +195,7 @@ def _moments_row(
         rows[i, R_M_MAX] = max(hi, 0.0) if stored < m else hi
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _scan_row(data, indices, a, b, dense, m, lengths, log_max, rows, feat, i):  # pragma: no cover
     """The units scan's per-row and per-feature statistics; NaN/inf are counted, then taken
     as 0; a dense row's zeros are not stored (as in its CSR form)."""
@@ -250,7 +261,7 @@ def _scan_row(data, indices, a, b, dense, m, lengths, log_max, rows, feat, i):  
     rows[i, R_MINPOS_L] = minpos_l
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _scan_tail(data, a, b, dense, log_max, hist_stride, hist, seen, rows, i):  # pragma: no cover
     """Tied minima of a row with negatives, and the row's share of the value histogram (every
     ``hist_stride``-th stored value of the slice, asinh bins of 0.5 on [-16, 16])."""
@@ -277,7 +288,7 @@ def _scan_tail(data, a, b, dense, log_max, hist_stride, hist, seen, rows, i):  #
     rows[i, R_AT_MIN] = n_at_min
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _hist_add(x, hist):  # pragma: no cover - compiled
     """One sampled value into the asinh histogram (zeros and NaN/inf are not counted)."""
     if math.isfinite(x) and x != 0.0:
@@ -285,7 +296,7 @@ def _hist_add(x, hist):  # pragma: no cover - compiled
         hist[math.floor((t + 16.0) / 0.5)] += 1
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _scan_log(
     data, indices, a, b, dense, m, lengths, neg_row_share, at_min_values, log_max, rows, i
 ):  # pragma: no cover - compiled
@@ -302,7 +313,7 @@ def _scan_log(
                   rows, i)  # fmt: skip
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _project_row(data, indices, a, b, dense, comp, log_scale, target, out, memo):
     """One row on the embedding basis, in float32: scaled to ``target`` per row and
     log1p-transformed when ``log_scale`` (the row total is summed in float32 for CSR rows and
@@ -340,7 +351,7 @@ def _project_row(data, indices, a, b, dense, comp, log_scale, target, out, memo)
                 out[c] += v * comp[j, c]
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _log_sums(
     data, indices, a, b, dense, m, mn, at_min_ok, lengths, stored, rows, i
 ):  # pragma: no cover - compiled

@@ -167,3 +167,21 @@ def test_the_kernel_still_runs_where_no_cache_can_be_written():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[1.0, 1.0, 1.0]"
+
+
+def test_the_log_back_transform_sums_follow_the_units_bases_in_order():
+    # The kernel's log columns are base e, 2, 10 in that order: the units scan reads them by
+    # LOG_BASES, so the two orders must agree, and the sums must be numpy's.
+    from biodata_guard.units._scan import BASE_VALUE, LOG_BASES
+
+    assert [BASE_VALUE[b] for b in LOG_BASES] == K.LOG_BASE_VALUES.tolist()
+    rng = np.random.default_rng(12)
+    D = np.log1p(rng.poisson(3.0, (40, 30))).astype(np.float64)  # log(1 + counts): candidates
+    st = block_stats(sp.csr_matrix(D), 0, Request(scan=True))
+    assert (st.rows[:, K.R_CAND] == 1).all()
+    for b, base in enumerate(K.LOG_BASE_VALUES):
+        col = K.R_LOG + b * K.LOG_FIELDS
+        y = np.power(base, D) - 1.0  # offset 1: no negatives, zeros map to 0
+        np.testing.assert_allclose(st.rows[:, col + K.LOG_S], y.sum(axis=1), rtol=1e-12)
+        np.testing.assert_array_equal(st.rows[:, col + K.LOG_POS], (y > 0).sum(axis=1))
+        np.testing.assert_array_equal(st.rows[:, col + K.LOG_OFF], 1.0)

@@ -144,10 +144,6 @@ class BlockStats:
     n_hist_sampled: int = 0
     extra: dict = field(default_factory=dict)
 
-    def row(self, col: int) -> np.ndarray:
-        """One per-row statistic (a view of ``rows``)."""
-        return self.rows[:, col]
-
     def csr(self) -> sp.csr_matrix:
         """The block as CSR (a dense block converted once, on first use)."""
         if "csr" not in self.extra:
@@ -186,7 +182,6 @@ def block_stats(
     start: int,
     request: Request,
     *,
-    keys: tuple[np.ndarray, np.ndarray] | None = None,
     workers: int = 2,
 ) -> BlockStats:
     """Run the kernel over ``block`` (rows ``start:`` of the matrix), its row slices on up
@@ -217,7 +212,7 @@ def block_stats(
     lengths = r.lengths if r.scan and r.lengths is not None else np.zeros(0)
     lengths = np.ascontiguousarray(lengths, dtype=np.float64)
     if r.hashes:
-        key1, key2 = keys if keys is not None else hash_keys(m)
+        key1, key2 = hash_keys(m)
     else:
         key1 = key2 = np.zeros(0, dtype=np.uint64)
     rows = np.zeros((nr, K.N_ROW_FIELDS))
